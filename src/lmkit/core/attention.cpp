@@ -18,8 +18,11 @@ namespace {
 using attention_isa::Kernels;
 
 const Kernels& kernels_for_active_isa() {
-  // The AVX2 / AVX-512 tables are added with attention_simd.h; until then every ISA runs
-  // the scalar kernels.
+  switch (active_isa()) {
+    case Isa::Avx512: return attention_isa::avx512_kernels;
+    case Isa::Avx2: return attention_isa::avx2_kernels;
+    case Isa::Scalar: break;
+  }
   return attention_isa::scalar_kernels;
 }
 

@@ -1,0 +1,82 @@
+// AVX2 + FMA flash attention kernels: attention_simd.h over 8-float vectors. Entered only
+// when active_isa() is Avx2 (attention.cpp).
+// GCC 12 reports its own _mm512_undefined_*() placeholders as (maybe-)uninitialized
+// (GCC PR 105593, fixed in GCC 13); the warning points into the intrinsic headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include "lmkit/core/attention_simd.h"
+
+namespace lmkit::kernels::attention_isa {
+namespace {
+
+struct Avx2 {
+  using R = __m256;
+  static constexpr int W = 8;
+  // Tiles and register blocks (16 ymm registers: up to 12 accumulators, the loaded row
+  // vectors and one broadcast).
+  static constexpr int64_t kTileQ = 64, kTileK = 64;
+  static constexpr int kMrScores = 6, kNvScores = 2;
+  static constexpr int kNvAccum = 2, kMrAccumMax = 8;
+  static constexpr int mr_accum(int nv) { return nv == 1 ? 8 : 6; }
+
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, R a) { _mm256_storeu_ps(p, a); }
+  static R set1(float a) { return _mm256_set1_ps(a); }
+  static R zero() { return _mm256_setzero_ps(); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R max(R a, R b) { return _mm256_max_ps(a, b); }
+  static float reduce_add(R a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float reduce_max(R a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // Lanes >= n (0 < n < W) replaced by fill.
+  static R keep_first(R x, int64_t n, float fill) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i inside = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), x, _mm256_castsi256_ps(inside));
+  }
+  // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
+  // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), times 2^n built in the
+  // exponent bits. x < -125 gives +0 (no denormals), -inf gives +0, NaN stays NaN.
+  static R exp2(R x) {
+    const R keep = _mm256_cmp_ps(x, _mm256_set1_ps(-125.f), _CMP_NLT_UQ);
+    // Clamp to [-127, 127] so 2^n has valid exponent bits (max/min return the second
+    // operand when one is NaN, so NaN passes through).
+    x = _mm256_max_ps(_mm256_set1_ps(-127.f), x);
+    x = _mm256_min_ps(_mm256_set1_ps(127.f), x);
+    const R n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R f = _mm256_sub_ps(x, n);
+    R p = _mm256_set1_ps(1.535336188319500e-4f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.f));
+    const __m256i e = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+  }
+};
+
+}  // namespace
+
+const Kernels avx2_kernels = {Flash<Avx2>::forward_scratch, Flash<Avx2>::forward,
+                              Flash<Avx2>::backward_scratch, Flash<Avx2>::backward};
+
+}  // namespace lmkit::kernels::attention_isa

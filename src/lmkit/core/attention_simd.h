@@ -1,0 +1,481 @@
+// The SIMD flash attention kernels, one template over a vector type V (attention_avx2.cpp
+// and attention_avx512.cpp define V and instantiate it). Include only from those files:
+// everything here sits in an anonymous namespace, so each ISA gets a private copy and no
+// function compiled with AVX flags can be shared with a caller built for another ISA.
+//
+// Algorithms: forward = FlashAttention (Dao et al. 2022, Algorithm 1, with FlashAttention-2's
+// loop order: query tiles outer, key tiles inner, one rescale of the accumulator per key
+// tile); backward = FlashAttention-2 (Dao 2023, Algorithm 2): key tiles outer, query tiles
+// inner, P recomputed from the saved log-sum-exp, D_i = rowsum(dO_i * O_i),
+//   dV_j += P^T dO_i,  dP = dO_i V_j^T,  dS = P * (dP - D_i),
+//   dQ_i += scale dS K_j,  dK_j += scale dS^T Q_i.
+// See attention_scalar.cpp for the same recurrences one row at a time.
+//
+// Tile products are register-blocked micro-kernels over packed operands:
+//   scores_kernel: C (MR x NV*W) = A (MR x K) . Bt (K x NV*W), A broadcast, Bt loaded as
+//                  vectors: S = Q K^T and dP = dO V^T with K^T / V^T packed per key tile.
+//   accum_kernel:  C (MR x NV*W) += A (MR x K) . X (K x NV*W), A read with any strides, so
+//                  it also takes A^T: O += P V, dQ += dS K, dV += P^T dO, dK += dS^T Q.
+// Causal structure is used at vector granularity: a block of query rows only computes the
+// key columns (rounded up to W) its last row can see; tiles above the diagonal are skipped.
+//
+// Softmax runs in base 2: Q is packed pre-multiplied by scale * log2(e), so a score is
+// already s * log2(e) and e^(s - m) = 2^(s2 - m2), one multiply fewer per element (the
+// same trick as the FlashAttention-2 CUDA kernels' softmax_scale_log2).
+//
+// Memory per thread: K, V (packed, padded to whole tiles) of one (b, kv head), one query
+// tile's state, and for the backward the gradient accumulators of one head: O(T hs).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "lmkit/core/attention_isa.h"
+
+namespace lmkit::kernels::attention_isa {
+namespace {
+
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2 = 0.693147180559945309f;
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+// ---------------------------------------------------------------------------------------
+// Micro-kernels.
+
+// c[i][v*W..] = sum_d a[i*lda + d] * bt[d*ldb + v*W..]   (i < MR, v < NV, d < K)
+template <class V, int MR, int NV>
+void scores_kernel(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t K,
+                   float* c, int64_t ldc) {
+  using R = typename V::R;
+  R acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  for (int64_t d = 0; d < K; ++d) {
+    R b[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) b[v] = V::load(bt + d * ldb + v * V::W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const R ai = V::set1(a[i * lda + d]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, b[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) V::store(c + i * ldc + v * V::W, acc[i][v]);
+}
+
+// c[i][v*W..] += sum_k a[i*rs + k*ks] * x[k*ldx + v*W..]   (i < MR, v < NV, k < K)
+template <class V, int MR, int NV>
+void accum_kernel(const float* a, int64_t rs, int64_t ks, const float* x, int64_t ldx,
+                  int64_t K, float* c, int64_t ldc) {
+  using R = typename V::R;
+  R acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::load(c + i * ldc + v * V::W);
+  for (int64_t k = 0; k < K; ++k) {
+    R xv[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) xv[v] = V::load(x + k * ldx + v * V::W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const R ai = V::set1(a[i * rs + k * ks]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, xv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) V::store(c + i * ldc + v * V::W, acc[i][v]);
+}
+
+// Run-time (mr, nv) -> the compile-time instantiation, 1 <= mr <= MR, 1 <= nv <= NV.
+template <class V, int MR, int NV>
+void scores_nv(int nv, const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t K,
+               float* c, int64_t ldc) {
+  if constexpr (NV > 1)
+    if (nv < NV) return scores_nv<V, MR, NV - 1>(nv, a, lda, bt, ldb, K, c, ldc);
+  scores_kernel<V, MR, NV>(a, lda, bt, ldb, K, c, ldc);
+}
+template <class V, int MR, int NV>
+void scores_any(int mr, int nv, const float* a, int64_t lda, const float* bt, int64_t ldb,
+                int64_t K, float* c, int64_t ldc) {
+  if constexpr (MR > 1)
+    if (mr < MR) return scores_any<V, MR - 1, NV>(mr, nv, a, lda, bt, ldb, K, c, ldc);
+  scores_nv<V, MR, NV>(nv, a, lda, bt, ldb, K, c, ldc);
+}
+template <class V, int MR, int NV>
+void accum_nv(int nv, const float* a, int64_t rs, int64_t ks, const float* x, int64_t ldx,
+              int64_t K, float* c, int64_t ldc) {
+  if constexpr (NV > 1)
+    if (nv < NV) return accum_nv<V, MR, NV - 1>(nv, a, rs, ks, x, ldx, K, c, ldc);
+  accum_kernel<V, MR, NV>(a, rs, ks, x, ldx, K, c, ldc);
+}
+template <class V, int MR, int NV>
+void accum_any(int mr, int nv, const float* a, int64_t rs, int64_t ks, const float* x,
+               int64_t ldx, int64_t K, float* c, int64_t ldc) {
+  if constexpr (MR > 1)
+    if (mr < MR) return accum_any<V, MR - 1, NV>(mr, nv, a, rs, ks, x, ldx, K, c, ldc);
+  accum_nv<V, MR, NV>(nv, a, rs, ks, x, ldx, K, c, ldc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tile-level drivers.
+
+// S rows [r_begin, r_end) of a (query tile x key tile) block: row i of the block sees key
+// columns < cols(i_last) where cols(r) = min(bk, r + 1 + diag) (diag = q0 - j0, the offset
+// of query row 0 from key column 0); columns are computed in whole vectors.
+// a (rows, lda), bt (K, ldb = bk) the packed key tile, s (rows, lds).
+template <class V>
+void scores_rows(int64_t r_begin, int64_t r_end, int64_t diag, int64_t bk, const float* a,
+                 int64_t lda, const float* bt, int64_t K, float* s, int64_t lds) {
+  for (int64_t r0 = r_begin; r0 < r_end; r0 += V::kMrScores) {
+    const int mr = static_cast<int>(min64(V::kMrScores, r_end - r0));
+    const int64_t ncols = min64(bk, r0 + mr + diag);
+    const int64_t nvec = ceil_div(ncols, V::W);
+    for (int64_t v0 = 0; v0 < nvec; v0 += V::kNvScores) {
+      const int nv = static_cast<int>(min64(V::kNvScores, nvec - v0));
+      scores_any<V, V::kMrScores, V::kNvScores>(mr, nv, a + r0 * lda, lda, bt + v0 * V::W, bk,
+                                                K, s + r0 * lds + v0 * V::W, lds);
+    }
+  }
+}
+
+// Rows (or columns, through the strides) of an accumulation c += A . X over vector
+// columns [0, nvec): the k range of the rows [i0, i0 + mr) is krange(i0, mr).
+struct KRange {
+  int64_t begin, end;
+};
+template <class V, class F>
+void accum_rows(int64_t i_begin, int64_t i_end, int64_t nvec, const float* a, int64_t rs,
+                int64_t ks, const float* x, int64_t ldx, float* c, int64_t ldc, F krange) {
+  for (int64_t v0 = 0; v0 < nvec; v0 += V::kNvAccum) {
+    const int nv = static_cast<int>(min64(V::kNvAccum, nvec - v0));
+    const int mr_max = V::mr_accum(nv);
+    for (int64_t i0 = i_begin; i0 < i_end; i0 += mr_max) {
+      const int mr = static_cast<int>(min64(mr_max, i_end - i0));
+      const KRange kr = krange(i0, mr);
+      if (kr.end <= kr.begin) continue;
+      accum_any<V, V::kMrAccumMax, V::kNvAccum>(mr, nv, a + i0 * rs + kr.begin * ks, rs, ks,
+                                                x + kr.begin * ldx + v0 * V::W, ldx,
+                                                kr.end - kr.begin, c + i0 * ldc + v0 * V::W,
+                                                ldc);
+    }
+  }
+}
+
+// Packs rows [t0, t1) of one head of a (B,T,H,hs) tensor into dst (rows x ldd), times mul,
+// zero padding columns hs..ldd.
+void pack_rows(float* dst, int64_t ldd, const float* src, int64_t row_stride, int64_t hs,
+               int64_t n, float mul) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float* s = src + r * row_stride;
+    float* d = dst + r * ldd;
+    for (int64_t i = 0; i < hs; ++i) d[i] = s[i] * mul;
+    for (int64_t i = hs; i < ldd; ++i) d[i] = 0.f;
+  }
+}
+
+// Packs key tile rows [j0, j0 + bk) of one head, transposed: dst (hs, bk), dst[d][c] =
+// src[j0 + c][d]; rows at or beyond T are zero.
+void pack_tile_transposed(float* dst, int64_t bk, const float* src, int64_t row_stride,
+                          int64_t hs, int64_t n_valid) {
+  for (int64_t c = 0; c < bk; ++c) {
+    if (c < n_valid) {
+      const float* s = src + c * row_stride;
+      for (int64_t d = 0; d < hs; ++d) dst[d * bk + c] = s[d];
+    } else {
+      for (int64_t d = 0; d < hs; ++d) dst[d * bk + c] = 0.f;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Forward.
+
+template <class V>
+struct Flash {
+  static constexpr int64_t W = V::W;
+  static constexpr int64_t BQ = V::kTileQ, BK = V::kTileK;
+  static_assert(BK % W == 0, "key tile must be whole vectors");
+
+  struct Dims {
+    int64_t hsp;  // hs rounded up to whole vectors
+    int64_t nkt;  // key tiles
+    int64_t nqt;  // query tiles
+  };
+  static Dims dims(const Shape& s) {
+    return {round_up(s.hs, W), ceil_div(s.T, BK), ceil_div(s.T, BQ)};
+  }
+  static size_t al(int64_t n) { return static_cast<size_t>(round_up(n, 16)); }
+
+  // --- forward -------------------------------------------------------------------------
+  static size_t forward_scratch(const Shape& s) {
+    const Dims d = dims(s);
+    return al(d.nkt * s.hs * BK) + al(d.nkt * BK * d.hsp) + al(BQ * d.hsp) + al(BQ * BK) +
+           al(BQ * d.hsp) + 2 * al(BQ);
+  }
+
+  static void forward(const ForwardArgs& a, int tid, int nt, float* scratch) {
+    const auto [B, T, NH, NKV, hs, scale] = a.s;
+    const Dims dm = dims(a.s);
+    const int64_t hsp = dm.hsp, group = NH / NKV;
+    float* kt = scratch;                        // nkt x (hs, BK): K^T per key tile
+    float* vp = kt + al(dm.nkt * hs * BK);      // (nkt * BK, hsp)
+    float* qs = vp + al(dm.nkt * BK * hsp);     // (BQ, hsp): Q * scale * log2 e
+    float* sp = qs + al(BQ * hsp);              // (BQ, BK): scores, then probabilities
+    float* o = sp + al(BQ * BK);                // (BQ, hsp): unnormalised output
+    float* m = o + al(BQ * hsp);                // (BQ): running max (base 2)
+    float* l = m + al(BQ);                      // (BQ): running sum
+
+    // Units (b, h, query tile); a tile's work grows with its index (causal), so units are
+    // dealt to threads by cumulative work: unit u goes to the thread whose share holds the
+    // middle of u's work. Static, contiguous, a function of the shape alone.
+    const int64_t nqt = dm.nqt;
+    const int64_t head_work = nqt * nqt;  // sum over tiles of (2 qt + 1)
+    const int64_t total = B * NH * head_work;
+    auto owner = [&](int64_t bh, int64_t qt) {
+      const int64_t mid2 = 2 * (bh * head_work + qt * qt) + 2 * qt + 1;  // 2 x unit's middle
+      return min64(nt - 1, mid2 * nt / (2 * total));
+    };
+    int64_t packed_bkv = -1, packed_tiles = 0;
+    for (int64_t bh = 0; bh < B * NH; ++bh) {
+      if (owner(bh, 0) > tid) break;
+      if (owner(bh, nqt - 1) < tid) continue;
+      const int64_t b = bh / NH, h = bh % NH, kvh = h / group;
+      for (int64_t qt = 0; qt < nqt; ++qt) {
+        if (owner(bh, qt) != tid) continue;
+        const int64_t q0 = qt * BQ, nrows = min64(BQ, T - q0);
+        // K/V of this (b, kv head), packed up to the last key tile this query tile sees.
+        const int64_t need_tiles = ceil_div(q0 + nrows, BK);
+        const int64_t bkv = b * NKV + kvh;
+        if (bkv != packed_bkv) packed_bkv = bkv, packed_tiles = 0;
+        const int64_t kv_stride = NKV * hs;
+        for (; packed_tiles < need_tiles; ++packed_tiles) {
+          const int64_t j0 = packed_tiles * BK, n_valid = min64(BK, T - j0);
+          const float* ksrc = a.k + ((b * T + j0) * NKV + kvh) * hs;
+          const float* vsrc = a.v + ((b * T + j0) * NKV + kvh) * hs;
+          pack_tile_transposed(kt + packed_tiles * hs * BK, BK, ksrc, kv_stride, hs, n_valid);
+          pack_rows(vp + j0 * hsp, hsp, vsrc, kv_stride, hs, n_valid, 1.f);
+          for (int64_t r = n_valid; r < BK; ++r)
+            for (int64_t i = 0; i < hsp; ++i) vp[(j0 + r) * hsp + i] = 0.f;
+        }
+        forward_query_tile(a, b, h, q0, nrows, hsp, kt, vp, qs, sp, o, m, l);
+      }
+    }
+  }
+
+  static void forward_query_tile(const ForwardArgs& a, int64_t b, int64_t h, int64_t q0,
+                                 int64_t nrows, int64_t hsp, const float* kt, const float* vp,
+                                 float* qs, float* sp, float* o, float* m, float* l) {
+    const auto [B, T, NH, NKV, hs, scale] = a.s;
+    const int64_t q_stride = NH * hs;
+    pack_rows(qs, hsp, a.q + ((b * T + q0) * NH + h) * hs, q_stride, hs, nrows,
+              scale * kLog2e);
+    for (int64_t r = 0; r < nrows; ++r) {
+      m[r] = -__builtin_inff();
+      l[r] = 0.f;
+    }
+    for (int64_t i = 0; i < nrows * hsp; ++i) o[i] = 0.f;
+    const int64_t nvh = hsp / W;
+
+    for (int64_t j0 = 0; j0 < q0 + nrows; j0 += BK) {
+      const int64_t diag = q0 - j0;              // key column of query row r is r + diag
+      const int64_t rs = max64(0, -diag);         // rows before rs see no key of this tile
+      const int64_t kc = min64(BK, nrows + diag);  // columns any row of the tile sees
+      const int64_t kcp = round_up(kc, W);
+      scores_rows<V>(rs, nrows, diag, BK, qs, hsp, kt + (j0 / BK) * hs * BK, hs, sp, BK);
+      // Online softmax (Milakov & Gimelshein 2018) per row, in base 2.
+      for (int64_t r = rs; r < nrows; ++r) {
+        float* s = sp + r * BK;
+        const int64_t nvalid = min64(BK, r + 1 + diag);
+        typename V::R vmax = V::set1(-__builtin_inff());
+        int64_t c = 0;
+        for (; c + W <= nvalid; c += W) vmax = V::max(vmax, V::load(s + c));
+        if (c < nvalid)
+          vmax = V::max(vmax, V::keep_first(V::load(s + c), nvalid - c, -__builtin_inff()));
+        const float m_new = m[r] > V::reduce_max(vmax) ? m[r] : V::reduce_max(vmax);
+        const float alpha = __builtin_exp2f(m[r] - m_new);  // 0 on the first tile
+        const typename V::R vm = V::set1(m_new);
+        typename V::R vsum = V::zero();
+        for (c = 0; c + W <= nvalid; c += W) {
+          const typename V::R p = V::exp2(V::sub(V::load(s + c), vm));
+          V::store(s + c, p);
+          vsum = V::add(vsum, p);
+        }
+        if (c < nvalid) {
+          const typename V::R p = V::exp2(
+              V::keep_first(V::sub(V::load(s + c), vm), nvalid - c, -__builtin_inff()));
+          V::store(s + c, p);
+          vsum = V::add(vsum, p);
+          c += W;
+        }
+        for (; c < kcp; c += W) V::store(s + c, V::zero());
+        l[r] = l[r] * alpha + V::reduce_add(vsum);
+        m[r] = m_new;
+        if (alpha != 1.f) {
+          const typename V::R va = V::set1(alpha);
+          float* orow = o + r * hsp;
+          for (int64_t i = 0; i < hsp; i += W) V::store(orow + i, V::mul(V::load(orow + i), va));
+        }
+      }
+      // O += P V over the columns each row block sees.
+      const float* vtile = vp + j0 * hsp;
+      accum_rows<V>(rs, nrows, nvh, sp, BK, 1, vtile, hsp, o, hsp, [&](int64_t i0, int mr) {
+        return KRange{0, min64(BK, i0 + mr + diag)};
+      });
+    }
+    // out = O / l, lse = ln 2 * (m + log2 l).
+    for (int64_t r = 0; r < nrows; ++r) {
+      float* dst = a.out + ((b * T + q0 + r) * NH + h) * hs;
+      const float inv = 1.f / l[r];
+      for (int64_t i = 0; i < hs; ++i) dst[i] = o[r * hsp + i] * inv;
+      a.lse[(b * NH + h) * T + q0 + r] = kLn2 * (m[r] + __builtin_log2f(l[r]));
+    }
+  }
+
+  // --- backward ------------------------------------------------------------------------
+  static size_t backward_scratch(const Shape& s) {
+    const Dims d = dims(s);
+    const int64_t kv_rows = d.nkt * BK, q_rows = d.nqt * BQ;
+    return 2 * al(d.nkt * s.hs * BK) + 3 * al(kv_rows * d.hsp) + 3 * al(q_rows * d.hsp) +
+           2 * al(q_rows) + 2 * al(BQ * BK);
+  }
+
+  static void backward(const BackwardArgs& a, int tid, int nt, float* scratch) {
+    const auto [B, T, NH, NKV, hs, scale] = a.s;
+    const Dims dm = dims(a.s);
+    const int64_t hsp = dm.hsp, group = NH / NKV, nkt = dm.nkt;
+    const int64_t kv_rows = nkt * BK, q_rows = dm.nqt * BQ;
+    float* kt = scratch;                  // nkt x (hs, BK): K^T per key tile
+    float* vt = kt + al(nkt * hs * BK);   // nkt x (hs, BK): V^T per key tile
+    float* kp = vt + al(nkt * hs * BK);   // (kv_rows, hsp): K
+    float* dk = kp + al(kv_rows * hsp);   // (kv_rows, hsp): dK / ln 2 (see below)
+    float* dv = dk + al(kv_rows * hsp);   // (kv_rows, hsp)
+    float* qs = dv + al(kv_rows * hsp);   // (q_rows, hsp): Q * scale * log2 e
+    float* dop = qs + al(q_rows * hsp);   // (q_rows, hsp): dO
+    float* dq = dop + al(q_rows * hsp);   // (q_rows, hsp): dQ / scale
+    float* dd = dq + al(q_rows * hsp);    // (q_rows): D = rowsum(dO * O)
+    float* lse2 = dd + al(q_rows);        // (q_rows): lse * log2 e
+    float* pp = lse2 + al(q_rows);        // (BQ, BK): P
+    float* ds = pp + al(BQ * BK);         // (BQ, BK): dP, then dS
+    const int64_t nvh = hsp / W;
+    const int64_t q_stride = NH * hs, kv_stride = NKV * hs;
+
+    int64_t u0, u1;
+    split_range(B * NKV, tid, nt, &u0, &u1);
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / NKV, kvh = u % NKV;
+      const float* kb = a.k + (b * T * NKV + kvh) * hs;
+      const float* vb = a.v + (b * T * NKV + kvh) * hs;
+      for (int64_t jt = 0; jt < nkt; ++jt) {
+        const int64_t j0 = jt * BK, n_valid = min64(BK, T - j0);
+        pack_tile_transposed(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid);
+        pack_tile_transposed(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid);
+      }
+      pack_rows(kp, hsp, kb, kv_stride, hs, T, 1.f);
+      for (int64_t i = T * hsp; i < kv_rows * hsp; ++i) kp[i] = 0.f;
+      for (int64_t i = 0; i < kv_rows * hsp; ++i) dk[i] = dv[i] = 0.f;
+
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+        const int64_t qoff = (b * T * NH + h) * hs;
+        pack_rows(qs, hsp, a.q + qoff, q_stride, hs, T, scale * kLog2e);
+        pack_rows(dop, hsp, a.dout + qoff, q_stride, hs, T, 1.f);
+        for (int64_t t = 0; t < T; ++t) {
+          const float* orow = a.out + qoff + t * q_stride;
+          const float* drow = dop + t * hsp;
+          float acc = 0.f;
+          for (int64_t i = 0; i < hs; ++i) acc += drow[i] * orow[i];
+          dd[t] = acc;
+          lse2[t] = a.lse[(b * NH + h) * T + t] * kLog2e;
+        }
+        for (int64_t i = 0; i < T * hsp; ++i) dq[i] = 0.f;
+
+        for (int64_t jt = 0; jt < nkt; ++jt) {
+          const int64_t j0 = jt * BK;
+          for (int64_t q0 = j0 / BQ * BQ; q0 < T; q0 += BQ) {
+            backward_tile(q0, min64(BQ, T - q0), j0, hs, hsp, nvh, kt + jt * hs * BK,
+                          vt + jt * hs * BK, kp + j0 * hsp, dk + j0 * hsp, dv + j0 * hsp,
+                          qs + q0 * hsp, dop + q0 * hsp, dq + q0 * hsp, dd + q0, lse2 + q0, pp,
+                          ds);
+          }
+        }
+        // dQ = scale * dS K.
+        float* dqh = a.dq + qoff;
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t i = 0; i < hs; ++i) dqh[t * q_stride + i] += scale * dq[t * hsp + i];
+      }
+      // dK = scale * dS^T Q = ln 2 * dS^T Qs (Qs = Q * scale * log2 e).
+      float* dkb = a.dk + (b * T * NKV + kvh) * hs;
+      float* dvb = a.dv + (b * T * NKV + kvh) * hs;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < hs; ++i) {
+          dkb[t * kv_stride + i] += kLn2 * dk[t * hsp + i];
+          dvb[t * kv_stride + i] += dv[t * hsp + i];
+        }
+    }
+  }
+
+  // One (query tile, key tile) step of FlashAttention-2's backward. Query rows
+  // q0..q0+nrows, key columns j0..j0+BK; qs, dop, dq, dd, lse2 start at row q0 and kt, vt,
+  // kp, dk, dv at key j0.
+  static void backward_tile(int64_t q0, int64_t nrows, int64_t j0, int64_t hs, int64_t hsp,
+                            int64_t nvh, const float* kt, const float* vt, const float* kp,
+                            float* dk, float* dv, const float* qs, const float* dop, float* dq,
+                            const float* dd, const float* lse2, float* pp, float* ds) {
+    const int64_t diag = q0 - j0;
+    const int64_t rs = max64(0, -diag);
+    if (rs >= nrows) return;
+    const int64_t kc = min64(BK, nrows + diag);
+    const int64_t kcp = round_up(kc, W);
+    // S = Qs K^T (base-2 scores) and dP = dO V^T.
+    scores_rows<V>(rs, nrows, diag, BK, qs, hsp, kt, hs, pp, BK);
+    scores_rows<V>(rs, nrows, diag, BK, dop, hsp, vt, hs, ds, BK);
+    // P = 2^(S - lse2), dS = P * (dP - D); zero beyond each row's last key.
+    for (int64_t r = rs; r < nrows; ++r) {
+      float* p = pp + r * BK;
+      float* dsr = ds + r * BK;
+      const int64_t nvalid = min64(BK, r + 1 + diag);
+      const typename V::R vl = V::set1(lse2[r]), vd = V::set1(dd[r]);
+      int64_t c = 0;
+      for (; c + W <= nvalid; c += W) {
+        const typename V::R pv = V::exp2(V::sub(V::load(p + c), vl));
+        V::store(p + c, pv);
+        V::store(dsr + c, V::mul(pv, V::sub(V::load(dsr + c), vd)));
+      }
+      if (c < nvalid) {
+        const typename V::R pv =
+            V::exp2(V::keep_first(V::sub(V::load(p + c), vl), nvalid - c, -__builtin_inff()));
+        V::store(p + c, pv);
+        V::store(dsr + c,
+                 V::keep_first(V::mul(pv, V::sub(V::load(dsr + c), vd)), nvalid - c, 0.f));
+        c += W;
+      }
+      for (; c < kcp; c += W) {
+        V::store(p + c, V::zero());
+        V::store(dsr + c, V::zero());
+      }
+    }
+    // dV += P^T dO and dK += dS^T Qs: key row c sees query rows from c - diag on.
+    auto key_rows = [&](int64_t c0, int) { return KRange{max64(rs, c0 - diag), nrows}; };
+    accum_rows<V>(0, kc, nvh, pp, 1, BK, dop, hsp, dv, hsp, key_rows);
+    accum_rows<V>(0, kc, nvh, ds, 1, BK, qs, hsp, dk, hsp, key_rows);
+    // dQ += dS K.
+    accum_rows<V>(rs, nrows, nvh, ds, BK, 1, kp, hsp, dq, hsp, [&](int64_t i0, int mr) {
+      return KRange{0, min64(BK, i0 + mr + diag)};
+    });
+  }
+};
+
+}  // namespace
+}  // namespace lmkit::kernels::attention_isa
