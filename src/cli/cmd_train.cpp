@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "lmkit/core/error.h"
+#include "lmkit/io/tokenizer_loader.h"
 #include "lmkit/train/trainer.h"
 
 namespace lmkit::cli {
@@ -89,7 +90,8 @@ Run setup(CLI::App& app) {
       if (app.count("--steps")) saved.steps = a->o.steps;
       saved.progress = o.progress;
       if (app.count("--eval-every")) saved.eval_every = a->o.eval_every;
-      return train(saved, /*resume=*/true);
+      auto tok = saved.tokenizer.empty() ? nullptr : load_tokenizer(saved.tokenizer);
+      return train(saved, /*resume=*/true, tok.get());
     }
     ModelConfig m;
     if (!a->config_file.empty()) {
@@ -124,7 +126,8 @@ Run setup(CLI::App& app) {
       m.dropout = a->dropout;
     }
     o.model = m;
-    return train(o, /*resume=*/false);
+    auto tok = o.tokenizer.empty() ? nullptr : load_tokenizer(o.tokenizer);
+    return train(o, /*resume=*/false, tok.get());
   };
 }
 

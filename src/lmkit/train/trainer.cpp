@@ -18,8 +18,8 @@
 #include "lmkit/io/atomic_file.h"
 #include "lmkit/io/plot.h"
 #include "lmkit/io/token_data.h"
-#include "lmkit/io/tokenizer_loader.h"
 #include "lmkit/model/decoder.h"
+#include "lmkit/tokenizer/tokenizer.h"
 #include "lmkit/train/adamw.h"
 #include "lmkit/train/checkpoint.h"
 #include "lmkit/train/progress.h"
@@ -174,7 +174,7 @@ void plot_losses(const std::vector<json>& records, const std::string& path) {
 
 }  // namespace
 
-int train(TrainOptions o, bool resume) {
+int train(TrainOptions o, bool resume, const Tokenizer* text_tokenizer) {
   if (o.min_lr < 0) o.min_lr = o.lr / 10;
   if (o.warmup_steps < 0) o.warmup_steps = std::min<int64_t>(100, o.steps / 10);
   if (o.eval_every < 0) o.eval_every = std::max<int64_t>(1, o.steps / 10);
@@ -182,10 +182,8 @@ int train(TrainOptions o, bool resume) {
   const int64_t B = o.batch_size, T = o.seq_len, A = o.grad_accum;
 
   // ---- data ----
-  std::unique_ptr<Tokenizer> text_tokenizer;
-  if (!o.tokenizer.empty()) text_tokenizer = load_tokenizer(o.tokenizer);
   ByteTokenizer bytes;
-  const Tokenizer* tok = text_tokenizer ? text_tokenizer.get() : &bytes;
+  const Tokenizer* tok = text_tokenizer ? text_tokenizer : &bytes;
   TokenData all = TokenData::open(o.data, tok);
   TokenData train_data = all, val_data;
   bool has_val = false;

@@ -40,9 +40,12 @@ struct TrainOptions {
   void validate() const;
 };
 
-// Runs (or, with resume, continues) training. Returns the process exit code: 0 when the run
-// completed or was interrupted by Ctrl-C after saving a checkpoint, 1 when it stopped on a
-// non-finite loss. Bad input throws lmkit::Error.
-int train(TrainOptions options, bool resume);
+class Tokenizer;
+
+// Runs (or, with resume, continues) training. `text_tokenizer` encodes text data files
+// (null: byte-level); options.tokenizer records its SPEC for the run. Returns the process
+// exit code: 0 when the run completed or was interrupted by Ctrl-C after saving a
+// checkpoint, 1 when it stopped on a non-finite loss. Bad input throws lmkit::Error.
+int train(TrainOptions options, bool resume, const Tokenizer* text_tokenizer = nullptr);
 
 }  // namespace lmkit
