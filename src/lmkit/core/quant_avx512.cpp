@@ -1,0 +1,174 @@
+// AVX-512 VNNI quantized kernels (core/quant_kernels.h): int8 dot products with vpdpbusd
+// (u8 x s8 -> int32, four products per lane), two 32-element blocks per 512-bit step,
+// after ggml-cpu/arch/x86/quants.c (same |w| / sign(x, w) trick, same per-block scaling
+// by d_w * d_x). Activation quantization matches quantize_row_q8_0_ref bit for bit.
+// Compiled with the avx512 flags (CMake: *_avx512.cpp) and entered only when CPUID
+// reports AVX-512 F/BW/VL/DQ and VNNI (quant.cpp). Anonymous namespace, no inline
+// functions from other headers.
+#include "lmkit/core/quant_kernels.h"
+
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__) || \
+    !defined(__AVX512VL__) || !defined(__AVX512DQ__)
+#error "quant_avx512.cpp must be compiled with the avx512 flags"
+#endif
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+namespace lmkit::quant_detail {
+namespace {
+
+inline float half_to_float(f16 h) { return _cvtsh_ss(h.bits); }
+
+inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hsum512(__m512 v) {
+  return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+// roundf (half away from zero), exactly: trunc(p) + sign(p) where |p - trunc(p)| >= 0.5.
+// p also feeds non-arithmetic uses (round, bit ops), so the compiler cannot fuse the
+// product that made p into p - t (which would skip p's rounding).
+inline __m512 round_half_away(__m512 p) {
+  const __m512 t = _mm512_roundscale_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(p, t));
+  const __mmask16 big = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(p), _mm512_set1_epi32(int(0x80000000u)));
+  const __m512 one = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)), sign));
+  return _mm512_mask_add_ps(t, big, t, one);
+}
+
+// quantize_row_q8_0_ref, 16 wide: the same amax (max is exact), scalar d and id, the same
+// products and rounding.
+void quantize_q8_0(const float* x, block_q8_0* y, int64_t k) {
+  for (int64_t i = 0; i < k / QK8_0; ++i) {
+    const __m512 v0 = _mm512_loadu_ps(x + i * QK8_0);
+    const __m512 v1 = _mm512_loadu_ps(x + i * QK8_0 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d.bits = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i i0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
+    const __m512i i1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_cvtepi32_epi8(i0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16), _mm512_cvtepi32_epi8(i1));
+  }
+}
+
+inline __m256i load_q8(const block_q8_0* b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
+}
+
+// Elements 0..15 (low nibbles) then 16..31 (high nibbles), minus 8.
+inline __m256i load_q4(const block_q4_0* b) {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs));
+  const __m256i bytes = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+  return _mm256_sub_epi8(_mm256_and_si256(bytes, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+}
+
+template <typename Block>
+inline __m256i load_w(const Block* b) {
+  if constexpr (sizeof(Block) == sizeof(block_q8_0)) {
+    return load_q8(reinterpret_cast<const block_q8_0*>(b));
+  } else {
+    return load_q4(reinterpret_cast<const block_q4_0*>(b));
+  }
+}
+
+// int32 lane sums of w*x: vpdpbusd(|w|, x with w's sign). x must not hold -128.
+inline __m512i dot_i8_512(__m512i w, __m512i x) {
+  const __m512i aw = _mm512_abs_epi8(w);
+  const __mmask64 neg = _mm512_movepi8_mask(w);
+  const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
+}
+
+inline __m256i dot_i8_256(__m256i w, __m256i x) {
+  const __m256i aw = _mm256_abs_epi8(w);
+  const __m256i sx = _mm256_sign_epi8(x, w);
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
+}
+
+inline __m512i join(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// R weight rows against one activation row; each row's arithmetic is the same for any R.
+template <typename Block, int R>
+void dot_rows_r(int64_t nb, const uint8_t* w, size_t stride, const block_q8_0* x, float* out) {
+  __m512 acc[R];
+  __m256 acc1[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    acc1[r] = _mm256_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i qx = join(load_q8(x + i), load_q8(x + i + 1));
+    const float dx0 = half_to_float(x[i].d), dx1 = half_to_float(x[i + 1].d);
+    for (int r = 0; r < R; ++r) {
+      const Block* b = reinterpret_cast<const Block*>(w + size_t(r) * stride) + i;
+      const __m512i qw = join(load_w(b), load_w(b + 1));
+      const __m512 d = _mm512_insertf32x8(
+          _mm512_castps256_ps512(_mm256_set1_ps(half_to_float(b[0].d) * dx0)),
+          _mm256_set1_ps(half_to_float(b[1].d) * dx1), 1);
+      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_i8_512(qw, qx)), acc[r]);
+    }
+  }
+  if (i < nb) {  // odd last block
+    const __m256i qx = load_q8(x + i);
+    const float dx = half_to_float(x[i].d);
+    for (int r = 0; r < R; ++r) {
+      const Block* b = reinterpret_cast<const Block*>(w + size_t(r) * stride) + i;
+      const __m256 d = _mm256_set1_ps(half_to_float(b->d) * dx);
+      acc1[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_256(load_w(b), qx)), acc1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hsum512(acc[r]) + hsum256(acc1[r]);
+}
+
+template <typename Block>
+void dot_rows(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+              float* out) {
+  const int64_t nb = n / QK8_0;
+  int64_t r = 0;
+  for (; r + 4 <= nrows; r += 4) dot_rows_r<Block, 4>(nb, w + size_t(r) * stride, stride, x, out + r);
+  for (; r < nrows; ++r) dot_rows_r<Block, 1>(nb, w + size_t(r) * stride, stride, x, out + r);
+}
+
+void dot_rows_q8_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+                   float* out) {
+  dot_rows<block_q8_0>(n, w, stride, nrows, x, out);
+}
+
+void dot_rows_q4_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+                   float* out) {
+  dot_rows<block_q4_0>(n, w, stride, nrows, x, out);
+}
+
+// f32 dot product, 8 lanes with FMA (the f32 / dequantized weight path is bandwidth-bound).
+float dot_f32(int64_t n, const float* x, const float* y) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
+  float s = hsum256(acc);
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+constexpr QuantKernels kKernels{quantize_q8_0, dot_rows_q8_0, dot_rows_q4_0, dot_f32};
+
+}  // namespace
+
+const QuantKernels& quant_kernels_avx512_vnni() { return kKernels; }
+
+}  // namespace lmkit::quant_detail

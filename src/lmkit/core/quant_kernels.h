@@ -1,0 +1,29 @@
+// Internal: the per-ISA kernels behind core/quant.h. quant.cpp holds the scalar
+// reference; quant_avx2.cpp and quant_avx512.cpp (compiled for those ISAs) the SIMD
+// versions, entered only after a CPUID check (quant.cpp picks the table).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "lmkit/core/quant.h"
+
+namespace lmkit::quant_detail {
+
+struct QuantKernels {
+  // Activations -> Q8_0, bit-identical to quantize_row_q8_0_ref. x (k), y (k/32).
+  void (*quantize_q8_0)(const float* x, block_q8_0* y, int64_t k);
+  // out[r] = dot(w row r, x) for r < nrows; w rows are `stride` bytes apart; n % 32 == 0.
+  // w: weights (any int8 quants), x: activations (quants in [-127, 127]).
+  void (*dot_rows_q8_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                        const block_q8_0* x, float* out);
+  void (*dot_rows_q4_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                        const block_q8_0* x, float* out);
+  // sum_i x[i] * y[i] in f32. x, y (n).
+  float (*dot_f32)(int64_t n, const float* x, const float* y);
+};
+
+const QuantKernels& quant_kernels_scalar();
+const QuantKernels& quant_kernels_avx2();
+const QuantKernels& quant_kernels_avx512_vnni();  // needs AVX-512 F/BW/VL/DQ + VNNI
+
+}  // namespace lmkit::quant_detail
