@@ -44,11 +44,51 @@ struct Avx2 {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // The first n lanes (0 < n < W) of p; the rest read as zero / are not written.
+  static __m256i first_lanes(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static R load_first(const float* p, int64_t n) { return _mm256_maskload_ps(p, first_lanes(n)); }
+  static void store_first(float* p, R x, int64_t n) { _mm256_maskstore_ps(p, first_lanes(n), x); }
   // Lanes >= n (0 < n < W) replaced by fill.
   static R keep_first(R x, int64_t n, float fill) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i inside = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
     return _mm256_blendv_ps(_mm256_set1_ps(fill), x, _mm256_castsi256_ps(inside));
+  }
+  // dst[j * ds + i] = src[i * ss + j] for i < W, j < cols: an 8 x 8 transpose in
+  // registers (unpack, in-lane shuffle, 128-bit lane permute). Source rows >= rows read as
+  // zero; only the first cols source columns are read.
+  static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols,
+                              float* dst, int64_t ds) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i cmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane);
+    R r[8], t[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i)
+      r[i] = i < rows ? _mm256_maskload_ps(src + i * ss, cmask) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // r[4g + j], lane L: rows 4g..4g+3 of column 4L + j.
+#pragma GCC unroll 2
+    for (int g = 0; g < 2; ++g) {
+      r[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+      r[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+      r[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+      r[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      t[j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x20);
+      t[4 + j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x31);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j)
+      if (j < cols) _mm256_storeu_ps(dst + j * ds, t[j]);
   }
   // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
   // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), times 2^n built in the

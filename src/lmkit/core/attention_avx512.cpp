@@ -47,9 +47,58 @@ struct Avx512 {
     a = _mm512_max_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm512_cvtss_f32(a);
   }
+  // The first n lanes (0 < n < W) of p; the rest read as zero / are not written.
+  static R load_first(const float* p, int64_t n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  static void store_first(float* p, R x, int64_t n) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), x);
+  }
   // Lanes >= n (0 < n < W) replaced by fill.
   static R keep_first(R x, int64_t n, float fill) {
     return _mm512_mask_mov_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << n) - 1), x);
+  }
+  // dst[j * ds + i] = src[i * ss + j] for i < W, j < cols: a 16 x 16 transpose in
+  // registers (unpack, in-lane shuffle, two 128-bit lane shuffles). Source rows >= rows
+  // read as zero; only the first cols source columns are read.
+  static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols,
+                              float* dst, int64_t ds) {
+    const __mmask16 cmask = static_cast<__mmask16>((1u << cols) - 1);
+    R r[16], t[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(cmask, src + i * ss) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // r[4g + j], lane L: rows 4g..4g+3 of column 4L + j.
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; ++g) {
+      r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+      r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+      r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+      r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+      t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+      t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+      t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+    }
+    // r[j] = column j.
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+      r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+      r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+      r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xDD);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j)
+      if (j < cols) _mm512_storeu_ps(dst + j * ds, r[j]);
   }
   // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
   // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), scaled by 2^n with

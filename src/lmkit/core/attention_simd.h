@@ -174,29 +174,72 @@ void accum_rows(int64_t i_begin, int64_t i_end, int64_t nvec, const float* a, in
   }
 }
 
-// Packs rows [t0, t1) of one head of a (B,T,H,hs) tensor into dst (rows x ldd), times mul,
-// zero padding columns hs..ldd.
+// Row passes over (T, hs) data, vectorised with a masked tail: at T = 256 one scalar pass
+// would cost as much as several percent of the whole kernel.
+
+// dst (n, ldd) = src (n rows, stride row_stride, hs used) * mul, zero in columns hs..ldd.
+template <class V>
 void pack_rows(float* dst, int64_t ldd, const float* src, int64_t row_stride, int64_t hs,
                int64_t n, float mul) {
+  const typename V::R vm = V::set1(mul);
   for (int64_t r = 0; r < n; ++r) {
     const float* s = src + r * row_stride;
     float* d = dst + r * ldd;
-    for (int64_t i = 0; i < hs; ++i) d[i] = s[i] * mul;
-    for (int64_t i = hs; i < ldd; ++i) d[i] = 0.f;
+    int64_t i = 0;
+    for (; i + V::W <= hs; i += V::W) V::store(d + i, V::mul(V::load(s + i), vm));
+    if (i < hs) {
+      V::store(d + i, V::mul(V::load_first(s + i, hs - i), vm));
+      i += V::W;
+    }
+    for (; i < ldd; i += V::W) V::store(d + i, V::zero());
   }
 }
 
+// dst (n rows, stride ds, hs used) += src (n, ss) * mul.
+template <class V>
+void add_rows(float* dst, int64_t ds, const float* src, int64_t ss, int64_t hs, int64_t n,
+              float mul) {
+  const typename V::R vm = V::set1(mul);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* s = src + r * ss;
+    float* d = dst + r * ds;
+    int64_t i = 0;
+    for (; i + V::W <= hs; i += V::W) V::store(d + i, V::fma(V::load(s + i), vm, V::load(d + i)));
+    if (i < hs)
+      V::store_first(d + i, V::fma(V::load(s + i), vm, V::load_first(d + i, hs - i)), hs - i);
+  }
+}
+
+// out[r] = sum_i a[r][i] * b[r][i] over i < hs; a (n, lda) zero-padded to whole vectors.
+template <class V>
+void row_dots(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t hs,
+              int64_t n) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float* x = a + r * lda;
+    const float* y = b + r * ldb;
+    typename V::R acc = V::zero();
+    int64_t i = 0;
+    for (; i + V::W <= hs; i += V::W) acc = V::fma(V::load(x + i), V::load(y + i), acc);
+    if (i < hs) acc = V::fma(V::load(x + i), V::load_first(y + i, hs - i), acc);
+    out[r] = V::reduce_add(acc);
+  }
+}
+
+template <class V>
+void zero_floats(float* p, int64_t n) {  // n a multiple of W
+  for (int64_t i = 0; i < n; i += V::W) V::store(p + i, V::zero());
+}
+
 // Packs key tile rows [j0, j0 + bk) of one head, transposed: dst (hs, bk), dst[d][c] =
-// src[j0 + c][d]; rows at or beyond T are zero.
+// src[j0 + c][d]; rows at or beyond T (c >= n_valid) are zero. W x W register transposes.
+template <class V>
 void pack_tile_transposed(float* dst, int64_t bk, const float* src, int64_t row_stride,
                           int64_t hs, int64_t n_valid) {
-  for (int64_t c = 0; c < bk; ++c) {
-    if (c < n_valid) {
-      const float* s = src + c * row_stride;
-      for (int64_t d = 0; d < hs; ++d) dst[d * bk + c] = s[d];
-    } else {
-      for (int64_t d = 0; d < hs; ++d) dst[d * bk + c] = 0.f;
-    }
+  for (int64_t c0 = 0; c0 < bk; c0 += V::W) {
+    const int64_t rows = max64(0, min64(V::W, n_valid - c0));
+    const float* s = rows > 0 ? src + c0 * row_stride : src;
+    for (int64_t d0 = 0; d0 < hs; d0 += V::W)
+      V::transpose_block(s + d0, row_stride, rows, min64(V::W, hs - d0), dst + d0 * bk + c0, bk);
   }
 }
 
@@ -265,10 +308,9 @@ struct Flash {
           const int64_t j0 = packed_tiles * BK, n_valid = min64(BK, T - j0);
           const float* ksrc = a.k + ((b * T + j0) * NKV + kvh) * hs;
           const float* vsrc = a.v + ((b * T + j0) * NKV + kvh) * hs;
-          pack_tile_transposed(kt + packed_tiles * hs * BK, BK, ksrc, kv_stride, hs, n_valid);
-          pack_rows(vp + j0 * hsp, hsp, vsrc, kv_stride, hs, n_valid, 1.f);
-          for (int64_t r = n_valid; r < BK; ++r)
-            for (int64_t i = 0; i < hsp; ++i) vp[(j0 + r) * hsp + i] = 0.f;
+          pack_tile_transposed<V>(kt + packed_tiles * hs * BK, BK, ksrc, kv_stride, hs, n_valid);
+          pack_rows<V>(vp + j0 * hsp, hsp, vsrc, kv_stride, hs, n_valid, 1.f);
+          zero_floats<V>(vp + (j0 + n_valid) * hsp, (BK - n_valid) * hsp);
         }
         forward_query_tile(a, b, h, q0, nrows, hsp, kt, vp, qs, sp, o, m, l);
       }
@@ -280,13 +322,13 @@ struct Flash {
                                  float* qs, float* sp, float* o, float* m, float* l) {
     const auto [B, T, NH, NKV, hs, scale] = a.s;
     const int64_t q_stride = NH * hs;
-    pack_rows(qs, hsp, a.q + ((b * T + q0) * NH + h) * hs, q_stride, hs, nrows,
+    pack_rows<V>(qs, hsp, a.q + ((b * T + q0) * NH + h) * hs, q_stride, hs, nrows,
               scale * kLog2e);
     for (int64_t r = 0; r < nrows; ++r) {
       m[r] = -__builtin_inff();
       l[r] = 0.f;
     }
-    for (int64_t i = 0; i < nrows * hsp; ++i) o[i] = 0.f;
+    zero_floats<V>(o, nrows * hsp);
     const int64_t nvh = hsp / W;
 
     for (int64_t j0 = 0; j0 < q0 + nrows; j0 += BK) {
@@ -338,8 +380,11 @@ struct Flash {
     // out = O / l, lse = ln 2 * (m + log2 l).
     for (int64_t r = 0; r < nrows; ++r) {
       float* dst = a.out + ((b * T + q0 + r) * NH + h) * hs;
-      const float inv = 1.f / l[r];
-      for (int64_t i = 0; i < hs; ++i) dst[i] = o[r * hsp + i] * inv;
+      const typename V::R inv = V::set1(1.f / l[r]);
+      const float* orow = o + r * hsp;
+      int64_t i = 0;
+      for (; i + W <= hs; i += W) V::store(dst + i, V::mul(V::load(orow + i), inv));
+      if (i < hs) V::store_first(dst + i, V::mul(V::load(orow + i), inv), hs - i);
       a.lse[(b * NH + h) * T + q0 + r] = kLn2 * (m[r] + __builtin_log2f(l[r]));
     }
   }
@@ -380,26 +425,22 @@ struct Flash {
       const float* vb = a.v + (b * T * NKV + kvh) * hs;
       for (int64_t jt = 0; jt < nkt; ++jt) {
         const int64_t j0 = jt * BK, n_valid = min64(BK, T - j0);
-        pack_tile_transposed(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid);
-        pack_tile_transposed(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid);
+        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid);
+        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid);
       }
-      pack_rows(kp, hsp, kb, kv_stride, hs, T, 1.f);
-      for (int64_t i = T * hsp; i < kv_rows * hsp; ++i) kp[i] = 0.f;
-      for (int64_t i = 0; i < kv_rows * hsp; ++i) dk[i] = dv[i] = 0.f;
+      pack_rows<V>(kp, hsp, kb, kv_stride, hs, T, 1.f);
+      zero_floats<V>(kp + T * hsp, (kv_rows - T) * hsp);
+      zero_floats<V>(dk, kv_rows * hsp);
+      zero_floats<V>(dv, kv_rows * hsp);
 
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         const int64_t qoff = (b * T * NH + h) * hs;
-        pack_rows(qs, hsp, a.q + qoff, q_stride, hs, T, scale * kLog2e);
-        pack_rows(dop, hsp, a.dout + qoff, q_stride, hs, T, 1.f);
-        for (int64_t t = 0; t < T; ++t) {
-          const float* orow = a.out + qoff + t * q_stride;
-          const float* drow = dop + t * hsp;
-          float acc = 0.f;
-          for (int64_t i = 0; i < hs; ++i) acc += drow[i] * orow[i];
-          dd[t] = acc;
-          lse2[t] = a.lse[(b * NH + h) * T + t] * kLog2e;
-        }
-        for (int64_t i = 0; i < T * hsp; ++i) dq[i] = 0.f;
+        pack_rows<V>(qs, hsp, a.q + qoff, q_stride, hs, T, scale * kLog2e);
+        pack_rows<V>(dop, hsp, a.dout + qoff, q_stride, hs, T, 1.f);
+        row_dots<V>(dd, dop, hsp, a.out + qoff, q_stride, hs, T);  // D = rowsum(dO * O)
+        const float* lse_h = a.lse + (b * NH + h) * T;
+        for (int64_t t = 0; t < T; ++t) lse2[t] = lse_h[t] * kLog2e;
+        zero_floats<V>(dq, T * hsp);
 
         for (int64_t jt = 0; jt < nkt; ++jt) {
           const int64_t j0 = jt * BK;
@@ -411,18 +452,12 @@ struct Flash {
           }
         }
         // dQ = scale * dS K.
-        float* dqh = a.dq + qoff;
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t i = 0; i < hs; ++i) dqh[t * q_stride + i] += scale * dq[t * hsp + i];
+        add_rows<V>(a.dq + qoff, q_stride, dq, hsp, hs, T, scale);
       }
       // dK = scale * dS^T Q = ln 2 * dS^T Qs (Qs = Q * scale * log2 e).
-      float* dkb = a.dk + (b * T * NKV + kvh) * hs;
-      float* dvb = a.dv + (b * T * NKV + kvh) * hs;
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t i = 0; i < hs; ++i) {
-          dkb[t * kv_stride + i] += kLn2 * dk[t * hsp + i];
-          dvb[t * kv_stride + i] += dv[t * hsp + i];
-        }
+      const int64_t kvoff = (b * T * NKV + kvh) * hs;
+      add_rows<V>(a.dk + kvoff, kv_stride, dk, hsp, hs, T, kLn2);
+      add_rows<V>(a.dv + kvoff, kv_stride, dv, hsp, hs, T, 1.f);
     }
   }
 
