@@ -30,6 +30,7 @@ struct Avx2 {
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R div(R a, R b) { return _mm256_div_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static float reduce_add(R a) {
@@ -57,13 +58,14 @@ struct Avx2 {
     const __m256i inside = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
     return _mm256_blendv_ps(_mm256_set1_ps(fill), x, _mm256_castsi256_ps(inside));
   }
-  // dst[j * ds + i] = src[i * ss + j] for i < W, j < cols: an 8 x 8 transpose in
+  // dst[j * ds + i] = src[i * ss + j] * mul for i < W, j < cols: an 8 x 8 transpose in
   // registers (unpack, in-lane shuffle, 128-bit lane permute). Source rows >= rows read as
   // zero; only the first cols source columns are read.
   static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols,
-                              float* dst, int64_t ds) {
+                              float* dst, int64_t ds, float mul) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i cmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane);
+    const R vm = _mm256_set1_ps(mul);
     R r[8], t[8];
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i)
@@ -88,7 +90,43 @@ struct Avx2 {
     }
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j)
-      if (j < cols) _mm256_storeu_ps(dst + j * ds, t[j]);
+      if (j < cols) _mm256_storeu_ps(dst + j * ds, _mm256_mul_ps(t[j], vm));
+  }
+  // Lanes < n (0 < n < W) replaced by fill.
+  static R keep_from(R x, int64_t n, float fill) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i before = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+    return _mm256_blendv_ps(x, _mm256_set1_ps(fill), _mm256_castsi256_ps(before));
+  }
+  // Natural log of positive normal x after Cephes logf (S. L. Moshier, Cephes Math
+  // Library 2.x, logf.c): x = 2^e m with m in [sqrt(1/2), sqrt(2)), log(m) = f - f^2/2 +
+  // f^3 P(f) for f = m - 1, plus e ln 2 in two parts. About 1 ulp.
+  static R log(R x) {
+    const __m256i xi = _mm256_castps_si256(x);
+    R e = _mm256_cvtepi32_ps(
+        _mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
+    R m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007fffff)),
+                                              _mm256_set1_epi32(0x3f800000)));  // [1, 2)
+    const R big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.f)));
+    return log_tail(_mm256_sub_ps(m, _mm256_set1_ps(1.f)), e);
+  }
+  static R log_tail(R f, R e) {
+    const R z = _mm256_mul_ps(f, f);
+    R y = _mm256_set1_ps(7.0376836292e-2f);
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.1514610310e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.1676998740e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.2420140846e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.4249322787e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.6668057665e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.0000714765e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-2.4999993993e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(3.3333331174e-1f));
+    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);  // ln 2 = 0.693359375 - 2.12e-4
+    y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5f), y);
+    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
   }
   // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
   // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), times 2^n built in the

@@ -30,6 +30,7 @@ struct Avx512 {
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R div(R a, R b) { return _mm512_div_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R max(R a, R b) { return _mm512_max_ps(a, b); }
   // Horizontal reductions by in-register folds (a fixed order: deterministic).
@@ -58,12 +59,13 @@ struct Avx512 {
   static R keep_first(R x, int64_t n, float fill) {
     return _mm512_mask_mov_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << n) - 1), x);
   }
-  // dst[j * ds + i] = src[i * ss + j] for i < W, j < cols: a 16 x 16 transpose in
+  // dst[j * ds + i] = src[i * ss + j] * mul for i < W, j < cols: a 16 x 16 transpose in
   // registers (unpack, in-lane shuffle, two 128-bit lane shuffles). Source rows >= rows
   // read as zero; only the first cols source columns are read.
   static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols,
-                              float* dst, int64_t ds) {
+                              float* dst, int64_t ds, float mul) {
     const __mmask16 cmask = static_cast<__mmask16>((1u << cols) - 1);
+    const R vm = _mm512_set1_ps(mul);
     R r[16], t[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i)
@@ -98,7 +100,38 @@ struct Avx512 {
     }
 #pragma GCC unroll 16
     for (int j = 0; j < 16; ++j)
-      if (j < cols) _mm512_storeu_ps(dst + j * ds, r[j]);
+      if (j < cols) _mm512_storeu_ps(dst + j * ds, _mm512_mul_ps(r[j], vm));
+  }
+  // Lanes < n (0 < n < W) replaced by fill.
+  static R keep_from(R x, int64_t n, float fill) {
+    return _mm512_mask_mov_ps(_mm512_set1_ps(fill), static_cast<__mmask16>(~((1u << n) - 1)), x);
+  }
+  // Natural log of positive normal x after Cephes logf (S. L. Moshier, Cephes Math
+  // Library 2.x, logf.c): x = 2^e m with m in [sqrt(1/2), sqrt(2)), log(m) = f - f^2/2 +
+  // f^3 P(f) for f = m - 1, plus e ln 2 in two parts. About 1 ulp.
+  static R log(R x) {
+    R e = _mm512_getexp_ps(x);
+    R m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);  // [1, 2)
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.f));
+    return log_tail(_mm512_sub_ps(m, _mm512_set1_ps(1.f)), e);
+  }
+  static R log_tail(R f, R e) {
+    const R z = _mm512_mul_ps(f, f);
+    R y = _mm512_set1_ps(7.0376836292e-2f);
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.1514610310e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.1676998740e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.2420140846e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.4249322787e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.6668057665e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.0000714765e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-2.4999993993e-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(3.3333331174e-1f));
+    y = _mm512_mul_ps(_mm512_mul_ps(y, f), z);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);  // ln 2 = 0.693359375 - 2.12e-4
+    y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5f), y);
+    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
   }
   // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
   // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), scaled by 2^n with

@@ -230,16 +230,17 @@ void zero_floats(float* p, int64_t n) {  // n a multiple of W
   for (int64_t i = 0; i < n; i += V::W) V::store(p + i, V::zero());
 }
 
-// Packs key tile rows [j0, j0 + bk) of one head, transposed: dst (hs, bk), dst[d][c] =
-// src[j0 + c][d]; rows at or beyond T (c >= n_valid) are zero. W x W register transposes.
+// Packs bk rows of one head, transposed and times mul: dst (hs, bk), dst[d][c] =
+// src[c][d] * mul; rows c >= n_valid (beyond T) are zero. W x W register transposes.
 template <class V>
 void pack_tile_transposed(float* dst, int64_t bk, const float* src, int64_t row_stride,
-                          int64_t hs, int64_t n_valid) {
+                          int64_t hs, int64_t n_valid, float mul) {
   for (int64_t c0 = 0; c0 < bk; c0 += V::W) {
     const int64_t rows = max64(0, min64(V::W, n_valid - c0));
     const float* s = rows > 0 ? src + c0 * row_stride : src;
     for (int64_t d0 = 0; d0 < hs; d0 += V::W)
-      V::transpose_block(s + d0, row_stride, rows, min64(V::W, hs - d0), dst + d0 * bk + c0, bk);
+      V::transpose_block(s + d0, row_stride, rows, min64(V::W, hs - d0), dst + d0 * bk + c0, bk,
+                         mul);
   }
 }
 
@@ -250,7 +251,7 @@ template <class V>
 struct Flash {
   static constexpr int64_t W = V::W;
   static constexpr int64_t BQ = V::kTileQ, BK = V::kTileK;
-  static_assert(BK % W == 0, "key tile must be whole vectors");
+  static_assert(BK % W == 0 && BQ % W == 0, "tiles must be whole vectors");
 
   struct Dims {
     int64_t hsp;  // hs rounded up to whole vectors
@@ -263,23 +264,26 @@ struct Flash {
   static size_t al(int64_t n) { return static_cast<size_t>(round_up(n, 16)); }
 
   // --- forward -------------------------------------------------------------------------
+  // The forward works on S^T (keys x queries): with queries in vector lanes, the softmax
+  // bookkeeping of W query rows (running max, sum, rescale factor) is plain vertical SIMD,
+  // with no horizontal reductions and no scalar exp per row. S^T = K Q^T takes K rows as
+  // the broadcast operand (read in place) and Q^T packed per query tile.
   static size_t forward_scratch(const Shape& s) {
     const Dims d = dims(s);
-    return al(d.nkt * s.hs * BK) + al(d.nkt * BK * d.hsp) + al(BQ * d.hsp) + al(BQ * BK) +
-           al(BQ * d.hsp) + 2 * al(BQ);
+    return al(d.nkt * BK * d.hsp) + al(s.hs * BQ) + al(BK * BQ) + al(BQ * d.hsp) + 3 * al(BQ);
   }
 
   static void forward(const ForwardArgs& a, int tid, int nt, float* scratch) {
     const auto [B, T, NH, NKV, hs, scale] = a.s;
     const Dims dm = dims(a.s);
     const int64_t hsp = dm.hsp, group = NH / NKV;
-    float* kt = scratch;                        // nkt x (hs, BK): K^T per key tile
-    float* vp = kt + al(dm.nkt * hs * BK);      // (nkt * BK, hsp)
-    float* qs = vp + al(dm.nkt * BK * hsp);     // (BQ, hsp): Q * scale * log2 e
-    float* sp = qs + al(BQ * hsp);              // (BQ, BK): scores, then probabilities
-    float* o = sp + al(BQ * BK);                // (BQ, hsp): unnormalised output
-    float* m = o + al(BQ * hsp);                // (BQ): running max (base 2)
-    float* l = m + al(BQ);                      // (BQ): running sum
+    float* vp = scratch;                    // (nkt * BK, hsp): V, zero-padded
+    float* qt = vp + al(dm.nkt * BK * hsp);  // (hs, BQ): (Q * scale * log2 e)^T
+    float* st = qt + al(hs * BQ);           // (BK, BQ): S^T, then P^T
+    float* o = st + al(BK * BQ);            // (BQ, hsp): unnormalised output
+    float* m = o + al(BQ * hsp);            // (BQ): running max (base 2)
+    float* l = m + al(BQ);                  // (BQ): running sum
+    float* alpha = l + al(BQ);              // (BQ): this key tile's rescale factor
 
     // Units (b, h, query tile); a tile's work grows with its index (causal), so units are
     // dealt to threads by cumulative work: unit u goes to the thread whose share holds the
@@ -287,8 +291,8 @@ struct Flash {
     const int64_t nqt = dm.nqt;
     const int64_t head_work = nqt * nqt;  // sum over tiles of (2 qt + 1)
     const int64_t total = B * NH * head_work;
-    auto owner = [&](int64_t bh, int64_t qt) {
-      const int64_t mid2 = 2 * (bh * head_work + qt * qt) + 2 * qt + 1;  // 2 x unit's middle
+    auto owner = [&](int64_t bh, int64_t t) {
+      const int64_t mid2 = 2 * (bh * head_work + t * t) + 2 * t + 1;  // 2 x unit's middle
       return min64(nt - 1, mid2 * nt / (2 * total));
     };
     int64_t packed_bkv = -1, packed_tiles = 0;
@@ -296,96 +300,119 @@ struct Flash {
       if (owner(bh, 0) > tid) break;
       if (owner(bh, nqt - 1) < tid) continue;
       const int64_t b = bh / NH, h = bh % NH, kvh = h / group;
-      for (int64_t qt = 0; qt < nqt; ++qt) {
-        if (owner(bh, qt) != tid) continue;
-        const int64_t q0 = qt * BQ, nrows = min64(BQ, T - q0);
-        // K/V of this (b, kv head), packed up to the last key tile this query tile sees.
+      for (int64_t t = 0; t < nqt; ++t) {
+        if (owner(bh, t) != tid) continue;
+        const int64_t q0 = t * BQ, nrows = min64(BQ, T - q0);
+        // V of this (b, kv head), packed up to the last key tile this query tile sees.
         const int64_t need_tiles = ceil_div(q0 + nrows, BK);
         const int64_t bkv = b * NKV + kvh;
         if (bkv != packed_bkv) packed_bkv = bkv, packed_tiles = 0;
-        const int64_t kv_stride = NKV * hs;
         for (; packed_tiles < need_tiles; ++packed_tiles) {
           const int64_t j0 = packed_tiles * BK, n_valid = min64(BK, T - j0);
-          const float* ksrc = a.k + ((b * T + j0) * NKV + kvh) * hs;
-          const float* vsrc = a.v + ((b * T + j0) * NKV + kvh) * hs;
-          pack_tile_transposed<V>(kt + packed_tiles * hs * BK, BK, ksrc, kv_stride, hs, n_valid);
-          pack_rows<V>(vp + j0 * hsp, hsp, vsrc, kv_stride, hs, n_valid, 1.f);
+          pack_rows<V>(vp + j0 * hsp, hsp, a.v + ((b * T + j0) * NKV + kvh) * hs, NKV * hs,
+                       hs, n_valid, 1.f);
           zero_floats<V>(vp + (j0 + n_valid) * hsp, (BK - n_valid) * hsp);
         }
-        forward_query_tile(a, b, h, q0, nrows, hsp, kt, vp, qs, sp, o, m, l);
+        forward_query_tile(a, b, h, kvh, q0, nrows, hsp, vp, qt, st, o, m, l, alpha);
       }
     }
   }
 
-  static void forward_query_tile(const ForwardArgs& a, int64_t b, int64_t h, int64_t q0,
-                                 int64_t nrows, int64_t hsp, const float* kt, const float* vp,
-                                 float* qs, float* sp, float* o, float* m, float* l) {
+  // Query rows q0..q0+nrows of head (b, h) against keys 0..q0+nrows-1.
+  static void forward_query_tile(const ForwardArgs& a, int64_t b, int64_t h, int64_t kvh,
+                                 int64_t q0, int64_t nrows, int64_t hsp, const float* vp,
+                                 float* qt, float* st, float* o, float* m, float* l,
+                                 float* alpha) {
+    using R = typename V::R;
     const auto [B, T, NH, NKV, hs, scale] = a.s;
-    const int64_t q_stride = NH * hs;
-    pack_rows<V>(qs, hsp, a.q + ((b * T + q0) * NH + h) * hs, q_stride, hs, nrows,
-              scale * kLog2e);
-    for (int64_t r = 0; r < nrows; ++r) {
-      m[r] = -__builtin_inff();
-      l[r] = 0.f;
+    const int64_t q_stride = NH * hs, kv_stride = NKV * hs;
+    const float* kb = a.k + (b * T * NKV + kvh) * hs;  // key rows of this (b, kv head)
+    pack_tile_transposed<V>(qt, BQ, a.q + ((b * T + q0) * NH + h) * hs, q_stride, hs, nrows,
+                            scale * kLog2e);
+    const int64_t nqv = ceil_div(nrows, W);  // query vectors
+    for (int64_t i = 0; i < nqv * W; i += W) {
+      V::store(m + i, V::set1(-__builtin_inff()));
+      V::store(l + i, V::zero());
     }
     zero_floats<V>(o, nrows * hsp);
     const int64_t nvh = hsp / W;
+    const R neg_inf = V::set1(-__builtin_inff());
 
     for (int64_t j0 = 0; j0 < q0 + nrows; j0 += BK) {
-      const int64_t diag = q0 - j0;              // key column of query row r is r + diag
-      const int64_t rs = max64(0, -diag);         // rows before rs see no key of this tile
-      const int64_t kc = min64(BK, nrows + diag);  // columns any row of the tile sees
-      const int64_t kcp = round_up(kc, W);
-      scores_rows<V>(rs, nrows, diag, BK, qs, hsp, kt + (j0 / BK) * hs * BK, hs, sp, BK);
-      // Online softmax (Milakov & Gimelshein 2018) per row, in base 2.
-      for (int64_t r = rs; r < nrows; ++r) {
-        float* s = sp + r * BK;
-        const int64_t nvalid = min64(BK, r + 1 + diag);
-        typename V::R vmax = V::set1(-__builtin_inff());
-        int64_t c = 0;
-        for (; c + W <= nvalid; c += W) vmax = V::max(vmax, V::load(s + c));
-        if (c < nvalid)
-          vmax = V::max(vmax, V::keep_first(V::load(s + c), nvalid - c, -__builtin_inff()));
-        const float m_new = m[r] > V::reduce_max(vmax) ? m[r] : V::reduce_max(vmax);
-        const float alpha = __builtin_exp2f(m[r] - m_new);  // 0 on the first tile
-        const typename V::R vm = V::set1(m_new);
-        typename V::R vsum = V::zero();
-        for (c = 0; c + W <= nvalid; c += W) {
-          const typename V::R p = V::exp2(V::sub(V::load(s + c), vm));
-          V::store(s + c, p);
-          vsum = V::add(vsum, p);
-        }
-        if (c < nvalid) {
-          const typename V::R p = V::exp2(
-              V::keep_first(V::sub(V::load(s + c), vm), nvalid - c, -__builtin_inff()));
-          V::store(s + c, p);
-          vsum = V::add(vsum, p);
-          c += W;
-        }
-        for (; c < kcp; c += W) V::store(s + c, V::zero());
-        l[r] = l[r] * alpha + V::reduce_add(vsum);
-        m[r] = m_new;
-        if (alpha != 1.f) {
-          const typename V::R va = V::set1(alpha);
-          float* orow = o + r * hsp;
-          for (int64_t i = 0; i < hsp; i += W) V::store(orow + i, V::mul(V::load(orow + i), va));
+      // Local query r sees local key c iff c <= r + diag.
+      const int64_t diag = q0 - j0;
+      const int64_t kc = min64(BK, nrows + diag);  // keys any query of the tile sees
+      // S^T rows (keys) in blocks; a block skips the query vectors wholly before its
+      // first key.
+      for (int64_t c0 = 0; c0 < kc; c0 += V::kMrScores) {
+        const int mr = static_cast<int>(min64(V::kMrScores, kc - c0));
+        const int64_t v_begin = max64(0, c0 - diag) / W;
+        for (int64_t v0 = v_begin; v0 < nqv; v0 += V::kNvScores) {
+          const int nv = static_cast<int>(min64(V::kNvScores, nqv - v0));
+          scores_any<V, V::kMrScores, V::kNvScores>(mr, nv, kb + (j0 + c0) * kv_stride,
+                                                    kv_stride, qt + v0 * W, BQ, hs,
+                                                    st + c0 * BQ + v0 * W, BQ);
         }
       }
-      // O += P V over the columns each row block sees.
-      const float* vtile = vp + j0 * hsp;
-      accum_rows<V>(rs, nrows, nvh, sp, BK, 1, vtile, hsp, o, hsp, [&](int64_t i0, int mr) {
-        return KRange{0, min64(BK, i0 + mr + diag)};
-      });
+      // Online softmax (Milakov & Gimelshein 2018), W query rows per vector, base 2.
+      for (int64_t v = 0; v < nqv; ++v) {
+        const int64_t r0 = v * W;
+        float* sv = st + r0;
+        // Keys c < c_all are seen by all W rows, keys c_all..c_end by some (masked).
+        const int64_t c_end = max64(0, min64(kc, r0 + W + diag));
+        const int64_t c_all = max64(0, min64(c_end, r0 + 1 + diag));
+        R vmax = neg_inf;
+        for (int64_t c = 0; c < c_all; ++c) vmax = V::max(vmax, V::load(sv + c * BQ));
+        for (int64_t c = c_all; c < c_end; ++c)
+          vmax = V::max(vmax, V::keep_from(V::load(sv + c * BQ), c - diag - r0, -__builtin_inff()));
+        const R m_old = V::load(m + r0);
+        const R m_new = V::max(m_old, vmax);
+        const R scale_old = V::exp2(V::sub(m_old, m_new));  // 0 on the first tile
+        R sum = V::zero();
+        for (int64_t c = 0; c < c_all; ++c) {
+          const R p = V::exp2(V::sub(V::load(sv + c * BQ), m_new));
+          V::store(sv + c * BQ, p);
+          sum = V::add(sum, p);
+        }
+        for (int64_t c = c_all; c < c_end; ++c) {
+          const R p = V::exp2(
+              V::keep_from(V::sub(V::load(sv + c * BQ), m_new), c - diag - r0, -__builtin_inff()));
+          V::store(sv + c * BQ, p);
+          sum = V::add(sum, p);
+        }
+        for (int64_t c = c_end; c < kc; ++c) V::store(sv + c * BQ, V::zero());
+        V::store(l + r0, V::fma(V::load(l + r0), scale_old, sum));
+        V::store(m + r0, m_new);
+        V::store(alpha + r0, scale_old);
+      }
+      // O = alpha O + P V over the keys each row block sees.
+      for (int64_t r = 0; r < nrows; ++r) {
+        if (alpha[r] == 1.f) continue;
+        const R va = V::set1(alpha[r]);
+        float* orow = o + r * hsp;
+        for (int64_t i = 0; i < hsp; i += W) V::store(orow + i, V::mul(V::load(orow + i), va));
+      }
+      accum_rows<V>(0, nrows, nvh, st, 1, BQ, vp + j0 * hsp, hsp, o, hsp,
+                    [&](int64_t i0, int mr) { return KRange{0, min64(kc, i0 + mr + diag)}; });
     }
-    // out = O / l, lse = ln 2 * (m + log2 l).
+    // out = O / l, lse = ln 2 * m + ln l.
+    for (int64_t i = 0; i < nqv * W; i += W) {
+      const R lv = V::load(l + i);
+      V::store(alpha + i, V::div(V::set1(1.f), lv));  // alpha now holds 1 / l
+      const R lse = V::fma(V::load(m + i), V::set1(kLn2), V::log(lv));
+      float* dst = a.lse + (b * NH + h) * T + q0 + i;
+      if (i + W <= nrows)
+        V::store(dst, lse);
+      else
+        V::store_first(dst, lse, nrows - i);
+    }
     for (int64_t r = 0; r < nrows; ++r) {
       float* dst = a.out + ((b * T + q0 + r) * NH + h) * hs;
-      const typename V::R inv = V::set1(1.f / l[r]);
+      const R inv = V::set1(alpha[r]);
       const float* orow = o + r * hsp;
       int64_t i = 0;
       for (; i + W <= hs; i += W) V::store(dst + i, V::mul(V::load(orow + i), inv));
       if (i < hs) V::store_first(dst + i, V::mul(V::load(orow + i), inv), hs - i);
-      a.lse[(b * NH + h) * T + q0 + r] = kLn2 * (m[r] + __builtin_log2f(l[r]));
     }
   }
 
@@ -425,8 +452,10 @@ struct Flash {
       const float* vb = a.v + (b * T * NKV + kvh) * hs;
       for (int64_t jt = 0; jt < nkt; ++jt) {
         const int64_t j0 = jt * BK, n_valid = min64(BK, T - j0);
-        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid);
-        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid);
+        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid,
+                                1.f);
+        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid,
+                                1.f);
       }
       pack_rows<V>(kp, hsp, kb, kv_stride, hs, T, 1.f);
       zero_floats<V>(kp + T * hsp, (kv_rows - T) * hsp);
