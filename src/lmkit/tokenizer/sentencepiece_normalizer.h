@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lmkit/tokenizer/sentencepiece.h"
+#include "lmkit/tokenizer/sentencepiece_vocab.h"
 
 namespace lmkit {
 
@@ -38,31 +39,13 @@ class PrecompiledCharsmap {
   std::string strings_;  // '\0'-separated, validated to end in '\0'
 };
 
-// Greedy longest-match of user-defined pieces (normalizer.cc PrefixMatcher); they are
-// neither normalized nor split.
-class SpmPrefixMatcher {
- public:
-  SpmPrefixMatcher() = default;
-  explicit SpmPrefixMatcher(const std::vector<std::string_view>& words);
-  bool empty() const { return nodes_.size() <= 1; }
-  // Length of the longest word that prefixes `s`, 0 if none.
-  size_t match(std::string_view s) const;
-
- private:
-  struct Node {
-    uint32_t first_edge = 0, num_edges = 0;
-    bool terminal = false;
-  };
-  std::vector<Node> nodes_;
-  std::vector<std::pair<uint8_t, uint32_t>> edges_;  // (byte, child), sorted per node
-};
-
 class SpmNormalizer {
  public:
   SpmNormalizer(const SpmNormalizerSpec& spec, bool treat_whitespace_as_suffix,
                 const std::string& source);
-  // Matched before the charsmap and copied unchanged (may be null).
-  void set_prefix_matcher(const SpmPrefixMatcher* matcher) { matcher_ = matcher; }
+  // User-defined pieces: matched (longest first) before the charsmap and copied
+  // unchanged (normalizer.cc PrefixMatcher). May be null.
+  void set_prefix_matcher(const PieceTrie* matcher) { matcher_ = matcher; }
   // Normalizer::Normalize: `out` is replaced by the normalized text.
   void normalize(std::string_view input, std::string& out) const;
   // Normalizer::NormalizePrefix: {normalized text of the first unit, bytes consumed}.
@@ -73,7 +56,7 @@ class SpmNormalizer {
   SpmNormalizerSpec spec_;
   bool treat_whitespace_as_suffix_ = false;
   PrecompiledCharsmap charsmap_;
-  const SpmPrefixMatcher* matcher_ = nullptr;
+  const PieceTrie* matcher_ = nullptr;
 };
 
 // ---- implementation of the template ----

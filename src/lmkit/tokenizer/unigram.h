@@ -16,6 +16,7 @@
 namespace lmkit {
 
 class PieceTrie;
+class PieceHashMap;
 
 struct UnigramOptions {
   int32_t unk_id = -1;         // required when text can contain unknown characters
@@ -73,6 +74,7 @@ class UnigramModel {
   UnigramOptions options_;
   double min_score_ = 0, max_score_ = 0;
   std::unique_ptr<PieceTrie> trie_;
+  std::unique_ptr<PieceHashMap> map_;
   int32_t byte_ids_[256];
 };
 

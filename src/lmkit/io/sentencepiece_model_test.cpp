@@ -1,0 +1,98 @@
+// SentencePiece .model loading and encoding against ids made by the real sentencepiece
+// library (tests/fixtures/tokenizer/make_spm_fixtures.py).
+#include "lmkit/io/sentencepiece_model.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "lmkit/core/error.h"
+#include "lmkit/tokenizer/sentencepiece_test_util.h"
+
+namespace lmkit {
+namespace {
+
+using json = nlohmann::json;
+using lmkit::testing::asset;
+using lmkit::testing::fixture;
+using lmkit::testing::read_file;
+
+std::string model_path(const std::string& ref) {
+  if (ref.rfind("assets:", 0) == 0) return asset(ref.substr(7));
+  return fixture(ref.substr(8));
+}
+
+void check_cases(const std::string& cases_file) {
+  const json doc = json::parse(read_file(fixture(cases_file)));
+  const std::string path = model_path(doc["model"]);
+  if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): " << doc["model"];
+  const auto tok = load_sentencepiece_model(path);
+  int n = 0;
+  for (const json& c : doc["cases"]) {
+    const std::string text = c.contains("text") ? c["text"].get<std::string>() : testing::from_hex(c["text_hex"]);
+    const std::vector<int32_t> want = c["ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> got = tok->encode(text);
+    EXPECT_EQ(got, want) << cases_file << " case " << n << ": " << text.substr(0, 80);
+    EXPECT_EQ(tok->decode(want), c["decoded"].get<std::string>()) << cases_file << " case " << n;
+    ++n;
+  }
+  for (const json& c : doc["decode_only"]) {
+    const std::vector<int32_t> ids = c["ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(tok->decode(ids), c["decoded"].get<std::string>()) << cases_file << " decode " << json(ids).dump();
+  }
+  EXPECT_GT(n, 30);
+}
+
+TEST(SentencePieceModel, Llama2MatchesSentencepiece) { check_cases("spm_llama2_cases.json"); }
+TEST(SentencePieceModel, UnigramNfkcMatchesSentencepiece) { check_cases("spm_unigram_nfkc_cases.json"); }
+TEST(SentencePieceModel, BpeIdentityMatchesSentencepiece) { check_cases("spm_bpe_identity_cases.json"); }
+TEST(SentencePieceModel, CharMatchesSentencepiece) { check_cases("spm_char_cases.json"); }
+
+TEST(SentencePieceModel, Llama2Fields) {
+  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  const auto tok = load_sentencepiece_model(path);
+  EXPECT_EQ(tok->vocab_size(), 32000);
+  EXPECT_EQ(tok->spec().model_type, SpmModelType::kBpe);
+  EXPECT_TRUE(tok->spec().byte_fallback);
+  EXPECT_EQ(tok->bos_id(), 1);
+  EXPECT_EQ(tok->eos_id(), 2);
+  EXPECT_EQ(tok->token_text(3), "<0x00>");
+  EXPECT_EQ(tok->encode("Hello world", true), (std::vector<int32_t>{1, 15043, 3186}));
+  // Round trip through our own serializer.
+  const SpmModelSpec again = parse_sentencepiece_model(serialize_sentencepiece_model(tok->spec()), "roundtrip");
+  SentencePieceTokenizer tok2(again, "roundtrip");
+  EXPECT_EQ(tok2.encode("I believe the meaning of life is"), tok->encode("I believe the meaning of life is"));
+}
+
+TEST(SentencePieceModel, MalformedFilesAreErrors) {
+  auto expect_error = [](std::string_view bytes, const std::string& what) {
+    try {
+      const SpmModelSpec s = parse_sentencepiece_model(bytes, "bad.model");
+      SentencePieceTokenizer t(s, "bad.model");
+      ADD_FAILURE() << "no error for " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.model"), std::string::npos) << e.what();
+    }
+  };
+  expect_error("", "empty file");
+  expect_error("\x0a\x05\x0a\x03", "truncated piece");
+  expect_error("\x0a\xff\xff\xff\xff\x0f", "huge length");
+  expect_error("\x0b", "group wire type");
+  expect_error("\x0a\x02\x0a\x00", "empty piece");
+  // One piece, no unknown piece.
+  expect_error(std::string("\x0a\x03\x0a\x01x", 5), "no unk");
+  SpmModelSpec s;
+  s.pieces = {{"<unk>", 0, SpmPieceType::kUnknown}, {"<0x41>", 0, SpmPieceType::kByte}};
+  expect_error(serialize_sentencepiece_model(s), "byte piece without byte_fallback");
+  s.pieces = {{"<unk>", 0, SpmPieceType::kUnknown}, {"a", -1, SpmPieceType::kNormal}, {"a", -2, SpmPieceType::kNormal}};
+  expect_error(serialize_sentencepiece_model(s), "duplicate piece");
+  // Charsmap blob of wrong size.
+  s.pieces = {{"<unk>", 0, SpmPieceType::kUnknown}, {"a", -1, SpmPieceType::kNormal}};
+  s.normalizer.precompiled_charsmap = std::string("\xff\xff\x00\x00abc", 7);
+  expect_error(serialize_sentencepiece_model(s), "charsmap");
+  EXPECT_THROW(load_sentencepiece_model("/nonexistent/x.model"), Error);
+}
+
+}  // namespace
+}  // namespace lmkit
