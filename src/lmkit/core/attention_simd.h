@@ -417,11 +417,16 @@ struct Flash {
   }
 
   // --- backward ------------------------------------------------------------------------
+  // K^T and V^T are packed per key tile, K^T pre-multiplied by scale * log2 e so that
+  // S = Q K^T is already in base 2, and dS carries the factor scale, so dQ += dS K and
+  // dK += dS^T Q need no rescaling. When hs is a whole number of vectors, Q, dO, K and the
+  // gradients are used in place (row strides NH hs / NKV hs) and the kernels accumulate
+  // straight into dq, dk, dv; otherwise they go through zero-padded copies.
   static size_t backward_scratch(const Shape& s) {
     const Dims d = dims(s);
     const int64_t kv_rows = d.nkt * BK, q_rows = d.nqt * BQ;
-    return 2 * al(d.nkt * s.hs * BK) + 3 * al(kv_rows * d.hsp) + 3 * al(q_rows * d.hsp) +
-           2 * al(q_rows) + 2 * al(BQ * BK);
+    const size_t padded = s.hs == d.hsp ? 0 : 3 * al(kv_rows * d.hsp) + 3 * al(q_rows * d.hsp);
+    return 2 * al(d.nkt * s.hs * BK) + padded + 2 * al(q_rows) + 2 * al(BQ * BK);
   }
 
   static void backward(const BackwardArgs& a, int tid, int nt, float* scratch) {
@@ -429,100 +434,123 @@ struct Flash {
     const Dims dm = dims(a.s);
     const int64_t hsp = dm.hsp, group = NH / NKV, nkt = dm.nkt;
     const int64_t kv_rows = nkt * BK, q_rows = dm.nqt * BQ;
-    float* kt = scratch;                  // nkt x (hs, BK): K^T per key tile
-    float* vt = kt + al(nkt * hs * BK);   // nkt x (hs, BK): V^T per key tile
-    float* kp = vt + al(nkt * hs * BK);   // (kv_rows, hsp): K
-    float* dk = kp + al(kv_rows * hsp);   // (kv_rows, hsp): dK / ln 2 (see below)
-    float* dv = dk + al(kv_rows * hsp);   // (kv_rows, hsp)
-    float* qs = dv + al(kv_rows * hsp);   // (q_rows, hsp): Q * scale * log2 e
-    float* dop = qs + al(q_rows * hsp);   // (q_rows, hsp): dO
-    float* dq = dop + al(q_rows * hsp);   // (q_rows, hsp): dQ / scale
-    float* dd = dq + al(q_rows * hsp);    // (q_rows): D = rowsum(dO * O)
-    float* lse2 = dd + al(q_rows);        // (q_rows): lse * log2 e
-    float* pp = lse2 + al(q_rows);        // (BQ, BK): P
-    float* ds = pp + al(BQ * BK);         // (BQ, BK): dP, then dS
-    const int64_t nvh = hsp / W;
     const int64_t q_stride = NH * hs, kv_stride = NKV * hs;
+    const bool in_place = hs == hsp;
+    float* kt = scratch;                 // nkt x (hs, BK): (K * scale * log2 e)^T per tile
+    float* vt = kt + al(nkt * hs * BK);  // nkt x (hs, BK): V^T per key tile
+    float* dd = vt + al(nkt * hs * BK);  // (q_rows): D = rowsum(dO * O)
+    float* lse2 = dd + al(q_rows);       // (q_rows): lse * log2 e
+    float* pp = lse2 + al(q_rows);       // (BQ, BK): P
+    float* ds = pp + al(BQ * BK);        // (BQ, BK): dP, then dS
+    // Zero-padded copies (hs not a whole number of vectors), each (rows, hsp).
+    float* kp = ds + al(BQ * BK);
+    float* dkp = kp + al(kv_rows * hsp);
+    float* dvp = dkp + al(kv_rows * hsp);
+    float* qp = dvp + al(kv_rows * hsp);
+    float* dop = qp + al(q_rows * hsp);
+    float* dqp = dop + al(q_rows * hsp);
+    const int64_t nvh = hsp / W;
 
     int64_t u0, u1;
     split_range(B * NKV, tid, nt, &u0, &u1);
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t b = u / NKV, kvh = u % NKV;
-      const float* kb = a.k + (b * T * NKV + kvh) * hs;
-      const float* vb = a.v + (b * T * NKV + kvh) * hs;
+      const int64_t kvoff = (b * T * NKV + kvh) * hs;
+      const float* kb = a.k + kvoff;
+      const float* vb = a.v + kvoff;
       for (int64_t jt = 0; jt < nkt; ++jt) {
         const int64_t j0 = jt * BK, n_valid = min64(BK, T - j0);
-        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid,
-                                1.f);
-        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid,
-                                1.f);
+        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs,
+                                n_valid, scale * kLog2e);
+        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs,
+                                n_valid, 1.f);
       }
-      pack_rows<V>(kp, hsp, kb, kv_stride, hs, T, 1.f);
-      zero_floats<V>(kp + T * hsp, (kv_rows - T) * hsp);
-      zero_floats<V>(dk, kv_rows * hsp);
-      zero_floats<V>(dv, kv_rows * hsp);
+      // K (row-major) for dQ, and where dK, dV accumulate.
+      Rows k_rows{kb, kv_stride};
+      MutRows dk_rows{a.dk + kvoff, kv_stride}, dv_rows{a.dv + kvoff, kv_stride};
+      if (!in_place) {
+        pack_rows<V>(kp, hsp, kb, kv_stride, hs, T, 1.f);
+        zero_floats<V>(dkp, T * hsp);
+        zero_floats<V>(dvp, T * hsp);
+        k_rows = {kp, hsp}, dk_rows = {dkp, hsp}, dv_rows = {dvp, hsp};
+      }
 
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         const int64_t qoff = (b * T * NH + h) * hs;
-        pack_rows<V>(qs, hsp, a.q + qoff, q_stride, hs, T, scale * kLog2e);
-        pack_rows<V>(dop, hsp, a.dout + qoff, q_stride, hs, T, 1.f);
-        row_dots<V>(dd, dop, hsp, a.out + qoff, q_stride, hs, T);  // D = rowsum(dO * O)
+        Rows q_rows_{a.q + qoff, q_stride}, do_rows{a.dout + qoff, q_stride};
+        MutRows dq_rows{a.dq + qoff, q_stride};
+        if (!in_place) {
+          pack_rows<V>(qp, hsp, a.q + qoff, q_stride, hs, T, 1.f);
+          pack_rows<V>(dop, hsp, a.dout + qoff, q_stride, hs, T, 1.f);
+          zero_floats<V>(dqp, T * hsp);
+          q_rows_ = {qp, hsp}, do_rows = {dop, hsp}, dq_rows = {dqp, hsp};
+        }
+        row_dots<V>(dd, do_rows.p, do_rows.ld, a.out + qoff, q_stride, hs, T);
         const float* lse_h = a.lse + (b * NH + h) * T;
         for (int64_t t = 0; t < T; ++t) lse2[t] = lse_h[t] * kLog2e;
-        zero_floats<V>(dq, T * hsp);
 
         for (int64_t jt = 0; jt < nkt; ++jt) {
           const int64_t j0 = jt * BK;
-          for (int64_t q0 = j0 / BQ * BQ; q0 < T; q0 += BQ) {
-            backward_tile(q0, min64(BQ, T - q0), j0, hs, hsp, nvh, kt + jt * hs * BK,
-                          vt + jt * hs * BK, kp + j0 * hsp, dk + j0 * hsp, dv + j0 * hsp,
-                          qs + q0 * hsp, dop + q0 * hsp, dq + q0 * hsp, dd + q0, lse2 + q0, pp,
-                          ds);
-          }
+          for (int64_t q0 = j0 / BQ * BQ; q0 < T; q0 += BQ)
+            backward_tile(q0, min64(BQ, T - q0), j0, hs, nvh, scale, kt + jt * hs * BK,
+                          vt + jt * hs * BK, k_rows.at(j0), dk_rows.at(j0), dv_rows.at(j0),
+                          q_rows_.at(q0), do_rows.at(q0), dq_rows.at(q0), dd + q0, lse2 + q0,
+                          pp, ds);
         }
-        // dQ = scale * dS K.
-        add_rows<V>(a.dq + qoff, q_stride, dq, hsp, hs, T, scale);
+        if (!in_place) add_rows<V>(a.dq + qoff, q_stride, dqp, hsp, hs, T, 1.f);
       }
-      // dK = scale * dS^T Q = ln 2 * dS^T Qs (Qs = Q * scale * log2 e).
-      const int64_t kvoff = (b * T * NKV + kvh) * hs;
-      add_rows<V>(a.dk + kvoff, kv_stride, dk, hsp, hs, T, kLn2);
-      add_rows<V>(a.dv + kvoff, kv_stride, dv, hsp, hs, T, 1.f);
+      if (!in_place) {
+        add_rows<V>(a.dk + kvoff, kv_stride, dkp, hsp, hs, T, 1.f);
+        add_rows<V>(a.dv + kvoff, kv_stride, dvp, hsp, hs, T, 1.f);
+      }
     }
   }
 
-  // One (query tile, key tile) step of FlashAttention-2's backward. Query rows
-  // q0..q0+nrows, key columns j0..j0+BK; qs, dop, dq, dd, lse2 start at row q0 and kt, vt,
-  // kp, dk, dv at key j0.
-  static void backward_tile(int64_t q0, int64_t nrows, int64_t j0, int64_t hs, int64_t hsp,
-                            int64_t nvh, const float* kt, const float* vt, const float* kp,
-                            float* dk, float* dv, const float* qs, const float* dop, float* dq,
-                            const float* dd, const float* lse2, float* pp, float* ds) {
-    const int64_t diag = q0 - j0;
+  // Rows of a (rows, ld) matrix from row r on.
+  template <class P>
+  struct RowsOf {
+    P* p;
+    int64_t ld;
+    RowsOf at(int64_t r) const { return {p + r * ld, ld}; }
+  };
+  using Rows = RowsOf<const float>;
+  using MutRows = RowsOf<float>;
+
+  // One (query tile, key tile) step of FlashAttention-2's backward: query rows
+  // q0..q0+nrows (q, dout, dq, dd, lse2 start at row q0), keys j0..j0+BK (kt, vt tiles;
+  // k, dk, dv start at key j0).
+  static void backward_tile(int64_t q0, int64_t nrows, int64_t j0, int64_t hs, int64_t nvh,
+                            float scale, const float* kt, const float* vt, Rows k, MutRows dk,
+                            MutRows dv, Rows q, Rows dout, MutRows dq, const float* dd,
+                            const float* lse2, float* pp, float* ds) {
+    using R = typename V::R;
+    const int64_t diag = q0 - j0;  // local query r sees local key c iff c <= r + diag
     const int64_t rs = max64(0, -diag);
     if (rs >= nrows) return;
     const int64_t kc = min64(BK, nrows + diag);
     const int64_t kcp = round_up(kc, W);
-    // S = Qs K^T (base-2 scores) and dP = dO V^T.
-    scores_rows<V>(rs, nrows, diag, BK, qs, hsp, kt, hs, pp, BK);
-    scores_rows<V>(rs, nrows, diag, BK, dop, hsp, vt, hs, ds, BK);
-    // P = 2^(S - lse2), dS = P * (dP - D); zero beyond each row's last key.
+    // S = Q (K scale log2 e)^T (base-2 scores) and dP = dO V^T.
+    scores_rows<V>(rs, nrows, diag, BK, q.p, q.ld, kt, hs, pp, BK);
+    scores_rows<V>(rs, nrows, diag, BK, dout.p, dout.ld, vt, hs, ds, BK);
+    // P = 2^(S - lse2), dS = scale P (dP - D); zero beyond each row's last key.
+    const R vscale = V::set1(scale);
     for (int64_t r = rs; r < nrows; ++r) {
       float* p = pp + r * BK;
       float* dsr = ds + r * BK;
       const int64_t nvalid = min64(BK, r + 1 + diag);
-      const typename V::R vl = V::set1(lse2[r]), vd = V::set1(dd[r]);
+      const R vl = V::set1(lse2[r]), vd = V::set1(-scale * dd[r]);
       int64_t c = 0;
       for (; c + W <= nvalid; c += W) {
-        const typename V::R pv = V::exp2(V::sub(V::load(p + c), vl));
+        const R pv = V::exp2(V::sub(V::load(p + c), vl));
         V::store(p + c, pv);
-        V::store(dsr + c, V::mul(pv, V::sub(V::load(dsr + c), vd)));
+        V::store(dsr + c, V::mul(pv, V::fma(V::load(dsr + c), vscale, vd)));
       }
       if (c < nvalid) {
-        const typename V::R pv =
+        const R pv =
             V::exp2(V::keep_first(V::sub(V::load(p + c), vl), nvalid - c, -__builtin_inff()));
         V::store(p + c, pv);
         V::store(dsr + c,
-                 V::keep_first(V::mul(pv, V::sub(V::load(dsr + c), vd)), nvalid - c, 0.f));
+                 V::keep_first(V::mul(pv, V::fma(V::load(dsr + c), vscale, vd)), nvalid - c, 0.f));
         c += W;
       }
       for (; c < kcp; c += W) {
@@ -530,12 +558,12 @@ struct Flash {
         V::store(dsr + c, V::zero());
       }
     }
-    // dV += P^T dO and dK += dS^T Qs: key row c sees query rows from c - diag on.
+    // dV += P^T dO and dK += dS^T Q: key c is seen by query rows from c - diag on.
     auto key_rows = [&](int64_t c0, int) { return KRange{max64(rs, c0 - diag), nrows}; };
-    accum_rows<V>(0, kc, nvh, pp, 1, BK, dop, hsp, dv, hsp, key_rows);
-    accum_rows<V>(0, kc, nvh, ds, 1, BK, qs, hsp, dk, hsp, key_rows);
+    accum_rows<V>(0, kc, nvh, pp, 1, BK, dout.p, dout.ld, dv.p, dv.ld, key_rows);
+    accum_rows<V>(0, kc, nvh, ds, 1, BK, q.p, q.ld, dk.p, dk.ld, key_rows);
     // dQ += dS K.
-    accum_rows<V>(rs, nrows, nvh, ds, BK, 1, kp, hsp, dq, hsp, [&](int64_t i0, int mr) {
+    accum_rows<V>(rs, nrows, nvh, ds, BK, 1, k.p, k.ld, dq.p, dq.ld, [&](int64_t i0, int mr) {
       return KRange{0, min64(BK, i0 + mr + diag)};
     });
   }
