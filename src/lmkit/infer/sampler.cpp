@@ -55,7 +55,7 @@ std::vector<std::pair<int32_t, double>> Sampler::distribution(std::span<const fl
       l -= float(c) * opt_.frequency_penalty + opt_.presence_penalty;
     }
   }
-  std::vector<int32_t> order(size_t(V));
+  std::vector<int32_t> order(static_cast<size_t>(V));
   std::iota(order.begin(), order.end(), 0);
   auto by_logit = [&](int32_t a, int32_t b) {
     return work_[size_t(a)] > work_[size_t(b)] || (work_[size_t(a)] == work_[size_t(b)] && a < b);
