@@ -19,9 +19,12 @@ using attention_isa::Kernels;
 
 const Kernels& kernels_for_active_isa() {
   switch (active_isa()) {
-    case Isa::Avx512: return attention_isa::avx512_kernels;
-    case Isa::Avx2: return attention_isa::avx2_kernels;
-    case Isa::Scalar: break;
+    case Isa::Avx512:
+      return attention_isa::avx512_kernels;
+    case Isa::Avx2:
+      return attention_isa::avx2_kernels;
+    case Isa::Scalar:
+      break;
   }
   return attention_isa::scalar_kernels;
 }
@@ -53,14 +56,16 @@ float* thread_scratch(size_t floats) {
   return arena.get(floats);
 }
 
-size_t round_up_64b(size_t floats) { return (floats + 15) / 16 * 16; }
+size_t round_up_64b(size_t floats) {
+  return (floats + 15) / 16 * 16;
+}
 
 attention_isa::Shape check_shape(const char* what, int64_t B, int64_t T, int64_t NH, int64_t NKV,
                                  int64_t hs, float scale) {
   check(B >= 0 && T >= 0, "{}: B={} and T={} must not be negative", what, B, T);
   check(NH > 0 && NKV > 0, "{}: NH={} and NKV={} must be positive", what, NH, NKV);
-  check(NH % NKV == 0, "{}: NH={} is not a multiple of NKV={} (grouped-query heads)", what,
-        NH, NKV);
+  check(NH % NKV == 0, "{}: NH={} is not a multiple of NKV={} (grouped-query heads)", what, NH,
+        NKV);
   check(hs > 0, "{}: head size hs={} must be positive", what, hs);
   check(scale == scale && scale > 0.f && scale < 1e30f, "{}: scale={} must be a positive number",
         what, scale);
@@ -83,9 +88,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
-                        const float* lse, const float* q, const float* k, const float* v,
-                        int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t hs,
-                        float scale) {
+                        const float* lse, const float* q, const float* k, const float* v, int64_t B,
+                        int64_t T, int64_t NH, int64_t NKV, int64_t hs, float scale) {
   attention_isa::Shape s = check_shape("attention_backward", B, T, NH, NKV, hs, scale);
   if (B == 0 || T == 0) return;
   check(dq && dk && dv && dout && out && lse && q && k && v,

@@ -61,8 +61,8 @@ struct Avx2 {
   // dst[j * ds + i] = src[i * ss + j] * mul for i < W, j < cols: an 8 x 8 transpose in
   // registers (unpack, in-lane shuffle, 128-bit lane permute). Source rows >= rows read as
   // zero; only the first cols source columns are read.
-  static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols,
-                              float* dst, int64_t ds, float mul) {
+  static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols, float* dst,
+                              int64_t ds, float mul) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i cmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane);
     const R vm = _mm256_set1_ps(mul);
@@ -103,8 +103,7 @@ struct Avx2 {
   // f^3 P(f) for f = m - 1, plus e ln 2 in two parts. About 1 ulp.
   static R log(R x) {
     const __m256i xi = _mm256_castps_si256(x);
-    R e = _mm256_cvtepi32_ps(
-        _mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
+    R e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
     R m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007fffff)),
                                               _mm256_set1_epi32(0x3f800000)));  // [1, 2)
     const R big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
@@ -146,8 +145,8 @@ struct Avx2 {
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.f));
-    const __m256i e = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
   }
 };

@@ -62,8 +62,8 @@ struct Avx512 {
   // dst[j * ds + i] = src[i * ss + j] * mul for i < W, j < cols: a 16 x 16 transpose in
   // registers (unpack, in-lane shuffle, two 128-bit lane shuffles). Source rows >= rows
   // read as zero; only the first cols source columns are read.
-  static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols,
-                              float* dst, int64_t ds, float mul) {
+  static void transpose_block(const float* src, int64_t ss, int64_t rows, int64_t cols, float* dst,
+                              int64_t ds, float mul) {
     const __mmask16 cmask = static_cast<__mmask16>((1u << cols) - 1);
     const R vm = _mm512_set1_ps(mul);
     R r[16], t[16];

@@ -31,12 +31,14 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-size_t forward_scratch(const Shape& s) { return static_cast<size_t>(kKeyTile + s.hs); }
+size_t forward_scratch(const Shape& s) {
+  return static_cast<size_t>(kKeyTile + s.hs);
+}
 
 void forward(const ForwardArgs& a, int tid, int nt, float* scratch) {
   const auto [B, T, NH, NKV, hs, scale] = a.s;
   const int64_t group = NH / NKV;
-  float* scores = scratch;        // (kKeyTile)
+  float* scores = scratch;          // (kKeyTile)
   float* acc = scratch + kKeyTile;  // (hs)
   int64_t u0, u1;
   split_range(B * NH, tid, nt, &u0, &u1);
@@ -74,7 +76,9 @@ void forward(const ForwardArgs& a, int tid, int nt, float* scratch) {
   }
 }
 
-size_t backward_scratch(const Shape&) { return 0; }
+size_t backward_scratch(const Shape&) {
+  return 0;
+}
 
 void backward(const BackwardArgs& a, int tid, int nt, float*) {
   const auto [B, T, NH, NKV, hs, scale] = a.s;

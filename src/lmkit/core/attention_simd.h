@@ -3,28 +3,34 @@
 // everything here sits in an anonymous namespace, so each ISA gets a private copy and no
 // function compiled with AVX flags can be shared with a caller built for another ISA.
 //
-// Algorithms: forward = FlashAttention (Dao et al. 2022, Algorithm 1, with FlashAttention-2's
-// loop order: query tiles outer, key tiles inner, one rescale of the accumulator per key
-// tile); backward = FlashAttention-2 (Dao 2023, Algorithm 2): key tiles outer, query tiles
-// inner, P recomputed from the saved log-sum-exp, D_i = rowsum(dO_i * O_i),
+// Algorithms: forward = FlashAttention (Dao et al. 2022, Algorithm 1) with FlashAttention-2's
+// loop order (query tiles outer, key tiles inner, one rescale of the accumulator per key
+// tile) and the online softmax of Milakov & Gimelshein 2018; backward = FlashAttention-2
+// (Dao 2023, Algorithm 2): key tiles outer, query tiles inner, P recomputed from the saved
+// log-sum-exp, D_i = rowsum(dO_i * O_i),
 //   dV_j += P^T dO_i,  dP = dO_i V_j^T,  dS = P * (dP - D_i),
 //   dQ_i += scale dS K_j,  dK_j += scale dS^T Q_i.
-// See attention_scalar.cpp for the same recurrences one row at a time.
+// attention_scalar.cpp states the same recurrences one row at a time.
 //
-// Tile products are register-blocked micro-kernels over packed operands:
-//   scores_kernel: C (MR x NV*W) = A (MR x K) . Bt (K x NV*W), A broadcast, Bt loaded as
-//                  vectors: S = Q K^T and dP = dO V^T with K^T / V^T packed per key tile.
-//   accum_kernel:  C (MR x NV*W) += A (MR x K) . X (K x NV*W), A read with any strides, so
-//                  it also takes A^T: O += P V, dQ += dS K, dV += P^T dO, dK += dS^T Q.
-// Causal structure is used at vector granularity: a block of query rows only computes the
-// key columns (rounded up to W) its last row can see; tiles above the diagonal are skipped.
+// Tile products are register-blocked micro-kernels:
+//   scores_kernel: C (MR x NV*W) = A (MR x K) . Bt (K x NV*W); A broadcast from any rows,
+//                  Bt a packed transposed tile loaded as vectors.
+//   accum_kernel:  C (MR x NV*W) += A (MR x K) . X (K x NV*W); A read through two strides,
+//                  so it also takes A^T.
+// Forward: S^T = K Q^T (keys x queries, Q^T packed per query tile), so the softmax of W
+// query rows at once is plain vertical SIMD (no horizontal reductions); O += P V.
+// Backward: S = Q K^T and dP = dO V^T (K^T, V^T packed per key tile), then dV += P^T dO,
+// dK += dS^T Q, dQ += dS K.
+// The causal mask is used at vector granularity: a block only computes the vectors its
+// last row can see, and tiles above the diagonal are skipped.
 //
-// Softmax runs in base 2: Q is packed pre-multiplied by scale * log2(e), so a score is
-// already s * log2(e) and e^(s - m) = 2^(s2 - m2), one multiply fewer per element (the
-// same trick as the FlashAttention-2 CUDA kernels' softmax_scale_log2).
+// Softmax runs in base 2: the packed Q^T (forward) or K^T (backward) carries the factor
+// scale * log2(e), so scores come out as s * log2(e) and e^(s - m) = 2^(s2 - m2) (the
+// FlashAttention-2 CUDA kernels' softmax_scale_log2 trick); lse is stored in natural log.
 //
-// Memory per thread: K, V (packed, padded to whole tiles) of one (b, kv head), one query
-// tile's state, and for the backward the gradient accumulators of one head: O(T hs).
+// Memory per thread: one (b, kv head)'s packed K^T, V^T (backward) or V (forward, only if
+// hs is not whole vectors), one query tile's state, and zero-padded copies of one head's
+// rows when hs is not whole vectors: O(T hs). Nothing T x T is ever stored.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,18 +43,26 @@ namespace {
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2 = 0.693147180559945309f;
 
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+int64_t max64(int64_t a, int64_t b) {
+  return a > b ? a : b;
+}
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
+int64_t ceil_div(int64_t x, int64_t m) {
+  return (x + m - 1) / m;
+}
 
 // ---------------------------------------------------------------------------------------
 // Micro-kernels.
 
 // c[i][v*W..] = sum_d a[i*lda + d] * bt[d*ldb + v*W..]   (i < MR, v < NV, d < K)
 template <class V, int MR, int NV>
-void scores_kernel(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t K,
-                   float* c, int64_t ldc) {
+void scores_kernel(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t K, float* c,
+                   int64_t ldc) {
   using R = typename V::R;
   R acc[MR][NV];
 #pragma GCC unroll 16
@@ -74,8 +88,8 @@ void scores_kernel(const float* a, int64_t lda, const float* bt, int64_t ldb, in
 
 // c[i][v*W..] += sum_k a[i*rs + k*ks] * x[k*ldx + v*W..]   (i < MR, v < NV, k < K)
 template <class V, int MR, int NV>
-void accum_kernel(const float* a, int64_t rs, int64_t ks, const float* x, int64_t ldx,
-                  int64_t K, float* c, int64_t ldc) {
+void accum_kernel(const float* a, int64_t rs, int64_t ks, const float* x, int64_t ldx, int64_t K,
+                  float* c, int64_t ldc) {
   using R = typename V::R;
   R acc[MR][NV];
 #pragma GCC unroll 16
@@ -122,8 +136,8 @@ void accum_nv(int nv, const float* a, int64_t rs, int64_t ks, const float* x, in
   accum_kernel<V, MR, NV>(a, rs, ks, x, ldx, K, c, ldc);
 }
 template <class V, int MR, int NV>
-void accum_any(int mr, int nv, const float* a, int64_t rs, int64_t ks, const float* x,
-               int64_t ldx, int64_t K, float* c, int64_t ldc) {
+void accum_any(int mr, int nv, const float* a, int64_t rs, int64_t ks, const float* x, int64_t ldx,
+               int64_t K, float* c, int64_t ldc) {
   if constexpr (MR > 1)
     if (mr < MR) return accum_any<V, MR - 1, NV>(mr, nv, a, rs, ks, x, ldx, K, c, ldc);
   accum_nv<V, MR, NV>(nv, a, rs, ks, x, ldx, K, c, ldc);
@@ -145,8 +159,8 @@ void scores_rows(int64_t r_begin, int64_t r_end, int64_t diag, int64_t bk, const
     const int64_t nvec = ceil_div(ncols, V::W);
     for (int64_t v0 = 0; v0 < nvec; v0 += V::kNvScores) {
       const int nv = static_cast<int>(min64(V::kNvScores, nvec - v0));
-      scores_any<V, V::kMrScores, V::kNvScores>(mr, nv, a + r0 * lda, lda, bt + v0 * V::W, bk,
-                                                K, s + r0 * lds + v0 * V::W, lds);
+      scores_any<V, V::kMrScores, V::kNvScores>(mr, nv, a + r0 * lda, lda, bt + v0 * V::W, bk, K,
+                                                s + r0 * lds + v0 * V::W, lds);
     }
   }
 }
@@ -168,8 +182,7 @@ void accum_rows(int64_t i_begin, int64_t i_end, int64_t nvec, const float* a, in
       if (kr.end <= kr.begin) continue;
       accum_any<V, V::kMrAccumMax, V::kNvAccum>(mr, nv, a + i0 * rs + kr.begin * ks, rs, ks,
                                                 x + kr.begin * ldx + v0 * V::W, ldx,
-                                                kr.end - kr.begin, c + i0 * ldc + v0 * V::W,
-                                                ldc);
+                                                kr.end - kr.begin, c + i0 * ldc + v0 * V::W, ldc);
     }
   }
 }
@@ -177,36 +190,32 @@ void accum_rows(int64_t i_begin, int64_t i_end, int64_t nvec, const float* a, in
 // Row passes over (T, hs) data, vectorised with a masked tail: at T = 256 one scalar pass
 // would cost as much as several percent of the whole kernel.
 
-// dst (n, ldd) = src (n rows, stride row_stride, hs used) * mul, zero in columns hs..ldd.
+// dst (n, ldd) = src (n rows, stride row_stride, hs used), zero in columns hs..ldd.
 template <class V>
 void pack_rows(float* dst, int64_t ldd, const float* src, int64_t row_stride, int64_t hs,
-               int64_t n, float mul) {
-  const typename V::R vm = V::set1(mul);
+               int64_t n) {
   for (int64_t r = 0; r < n; ++r) {
     const float* s = src + r * row_stride;
     float* d = dst + r * ldd;
     int64_t i = 0;
-    for (; i + V::W <= hs; i += V::W) V::store(d + i, V::mul(V::load(s + i), vm));
+    for (; i + V::W <= hs; i += V::W) V::store(d + i, V::load(s + i));
     if (i < hs) {
-      V::store(d + i, V::mul(V::load_first(s + i, hs - i), vm));
+      V::store(d + i, V::load_first(s + i, hs - i));
       i += V::W;
     }
     for (; i < ldd; i += V::W) V::store(d + i, V::zero());
   }
 }
 
-// dst (n rows, stride ds, hs used) += src (n, ss) * mul.
+// dst (n rows, stride ds, hs used) += src (n, ss).
 template <class V>
-void add_rows(float* dst, int64_t ds, const float* src, int64_t ss, int64_t hs, int64_t n,
-              float mul) {
-  const typename V::R vm = V::set1(mul);
+void add_rows(float* dst, int64_t ds, const float* src, int64_t ss, int64_t hs, int64_t n) {
   for (int64_t r = 0; r < n; ++r) {
     const float* s = src + r * ss;
     float* d = dst + r * ds;
     int64_t i = 0;
-    for (; i + V::W <= hs; i += V::W) V::store(d + i, V::fma(V::load(s + i), vm, V::load(d + i)));
-    if (i < hs)
-      V::store_first(d + i, V::fma(V::load(s + i), vm, V::load_first(d + i, hs - i)), hs - i);
+    for (; i + V::W <= hs; i += V::W) V::store(d + i, V::add(V::load(d + i), V::load(s + i)));
+    if (i < hs) V::store_first(d + i, V::add(V::load_first(d + i, hs - i), V::load(s + i)), hs - i);
   }
 }
 
@@ -233,8 +242,8 @@ void zero_floats(float* p, int64_t n) {  // n a multiple of W
 // Packs bk rows of one head, transposed and times mul: dst (hs, bk), dst[d][c] =
 // src[c][d] * mul; rows c >= n_valid (beyond T) are zero. W x W register transposes.
 template <class V>
-void pack_tile_transposed(float* dst, int64_t bk, const float* src, int64_t row_stride,
-                          int64_t hs, int64_t n_valid, float mul) {
+void pack_tile_transposed(float* dst, int64_t bk, const float* src, int64_t row_stride, int64_t hs,
+                          int64_t n_valid, float mul) {
   for (int64_t c0 = 0; c0 < bk; c0 += V::W) {
     const int64_t rows = max64(0, min64(V::W, n_valid - c0));
     const float* s = rows > 0 ? src + c0 * row_stride : src;
@@ -263,6 +272,16 @@ struct Flash {
   }
   static size_t al(int64_t n) { return static_cast<size_t>(round_up(n, 16)); }
 
+  // Rows of a (rows, ld) matrix from row r on.
+  template <class P>
+  struct RowsOf {
+    P* p;
+    int64_t ld;
+    RowsOf at(int64_t r) const { return {p + r * ld, ld}; }
+  };
+  using Rows = RowsOf<const float>;
+  using MutRows = RowsOf<float>;
+
   // --- forward -------------------------------------------------------------------------
   // The forward works on S^T (keys x queries): with queries in vector lanes, the softmax
   // bookkeeping of W query rows (running max, sum, rescale factor) is plain vertical SIMD,
@@ -270,20 +289,21 @@ struct Flash {
   // the broadcast operand (read in place) and Q^T packed per query tile.
   static size_t forward_scratch(const Shape& s) {
     const Dims d = dims(s);
-    return al(d.nkt * BK * d.hsp) + al(s.hs * BQ) + al(BK * BQ) + al(BQ * d.hsp) + 3 * al(BQ);
+    const size_t padded_v = s.hs == d.hsp ? 0 : al(d.nkt * BK * d.hsp);
+    return padded_v + al(s.hs * BQ) + al(BK * BQ) + al(BQ * d.hsp) + 3 * al(BQ);
   }
 
   static void forward(const ForwardArgs& a, int tid, int nt, float* scratch) {
     const auto [B, T, NH, NKV, hs, scale] = a.s;
     const Dims dm = dims(a.s);
     const int64_t hsp = dm.hsp, group = NH / NKV;
-    float* vp = scratch;                    // (nkt * BK, hsp): V, zero-padded
-    float* qt = vp + al(dm.nkt * BK * hsp);  // (hs, BQ): (Q * scale * log2 e)^T
-    float* st = qt + al(hs * BQ);           // (BK, BQ): S^T, then P^T
-    float* o = st + al(BK * BQ);            // (BQ, hsp): unnormalised output
-    float* m = o + al(BQ * hsp);            // (BQ): running max (base 2)
-    float* l = m + al(BQ);                  // (BQ): running sum
-    float* alpha = l + al(BQ);              // (BQ): this key tile's rescale factor
+    float* qt = scratch;           // (hs, BQ): (Q * scale * log2 e)^T
+    float* st = qt + al(hs * BQ);  // (BK, BQ): S^T, then P^T
+    float* o = st + al(BK * BQ);   // (BQ, hsp): unnormalised output
+    float* m = o + al(BQ * hsp);   // (BQ): running max (base 2)
+    float* l = m + al(BQ);         // (BQ): running sum
+    float* alpha = l + al(BQ);     // (BQ): this key tile's rescale factor
+    float* vp = alpha + al(BQ);    // (T rounded to BK, hsp): V zero-padded if needed
 
     // Units (b, h, query tile); a tile's work grows with its index (causal), so units are
     // dealt to threads by cumulative work: unit u goes to the thread whose share holds the
@@ -295,34 +315,38 @@ struct Flash {
       const int64_t mid2 = 2 * (bh * head_work + t * t) + 2 * t + 1;  // 2 x unit's middle
       return min64(nt - 1, mid2 * nt / (2 * total));
     };
+    // V rows: in place when hs is whole vectors, else packed (zero-padded) per (b, kv head)
+    // up to the last key tile the current query tile sees.
+    const bool in_place = hs == hsp;
     int64_t packed_bkv = -1, packed_tiles = 0;
     for (int64_t bh = 0; bh < B * NH; ++bh) {
       if (owner(bh, 0) > tid) break;
       if (owner(bh, nqt - 1) < tid) continue;
       const int64_t b = bh / NH, h = bh % NH, kvh = h / group;
+      const float* vb = a.v + (b * T * NKV + kvh) * hs;
       for (int64_t t = 0; t < nqt; ++t) {
         if (owner(bh, t) != tid) continue;
         const int64_t q0 = t * BQ, nrows = min64(BQ, T - q0);
-        // V of this (b, kv head), packed up to the last key tile this query tile sees.
-        const int64_t need_tiles = ceil_div(q0 + nrows, BK);
-        const int64_t bkv = b * NKV + kvh;
-        if (bkv != packed_bkv) packed_bkv = bkv, packed_tiles = 0;
-        for (; packed_tiles < need_tiles; ++packed_tiles) {
-          const int64_t j0 = packed_tiles * BK, n_valid = min64(BK, T - j0);
-          pack_rows<V>(vp + j0 * hsp, hsp, a.v + ((b * T + j0) * NKV + kvh) * hs, NKV * hs,
-                       hs, n_valid, 1.f);
-          zero_floats<V>(vp + (j0 + n_valid) * hsp, (BK - n_valid) * hsp);
+        Rows v_rows{vb, NKV * hs};
+        if (!in_place) {
+          const int64_t need_tiles = ceil_div(q0 + nrows, BK);
+          const int64_t bkv = b * NKV + kvh;
+          if (bkv != packed_bkv) packed_bkv = bkv, packed_tiles = 0;
+          for (; packed_tiles < need_tiles; ++packed_tiles) {
+            const int64_t j0 = packed_tiles * BK, n_valid = min64(BK, T - j0);
+            pack_rows<V>(vp + j0 * hsp, hsp, vb + j0 * NKV * hs, NKV * hs, hs, n_valid);
+          }
+          v_rows = {vp, hsp};
         }
-        forward_query_tile(a, b, h, kvh, q0, nrows, hsp, vp, qt, st, o, m, l, alpha);
+        forward_query_tile(a, b, h, kvh, q0, nrows, hsp, v_rows, qt, st, o, m, l, alpha);
       }
     }
   }
 
   // Query rows q0..q0+nrows of head (b, h) against keys 0..q0+nrows-1.
   static void forward_query_tile(const ForwardArgs& a, int64_t b, int64_t h, int64_t kvh,
-                                 int64_t q0, int64_t nrows, int64_t hsp, const float* vp,
-                                 float* qt, float* st, float* o, float* m, float* l,
-                                 float* alpha) {
+                                 int64_t q0, int64_t nrows, int64_t hsp, Rows v, float* qt,
+                                 float* st, float* o, float* m, float* l, float* alpha) {
     using R = typename V::R;
     const auto [B, T, NH, NKV, hs, scale] = a.s;
     const int64_t q_stride = NH * hs, kv_stride = NKV * hs;
@@ -349,9 +373,8 @@ struct Flash {
         const int64_t v_begin = max64(0, c0 - diag) / W;
         for (int64_t v0 = v_begin; v0 < nqv; v0 += V::kNvScores) {
           const int nv = static_cast<int>(min64(V::kNvScores, nqv - v0));
-          scores_any<V, V::kMrScores, V::kNvScores>(mr, nv, kb + (j0 + c0) * kv_stride,
-                                                    kv_stride, qt + v0 * W, BQ, hs,
-                                                    st + c0 * BQ + v0 * W, BQ);
+          scores_any<V, V::kMrScores, V::kNvScores>(mr, nv, kb + (j0 + c0) * kv_stride, kv_stride,
+                                                    qt + v0 * W, BQ, hs, st + c0 * BQ + v0 * W, BQ);
         }
       }
       // Online softmax (Milakov & Gimelshein 2018), W query rows per vector, base 2.
@@ -392,8 +415,10 @@ struct Flash {
         float* orow = o + r * hsp;
         for (int64_t i = 0; i < hsp; i += W) V::store(orow + i, V::mul(V::load(orow + i), va));
       }
-      accum_rows<V>(0, nrows, nvh, st, 1, BQ, vp + j0 * hsp, hsp, o, hsp,
-                    [&](int64_t i0, int mr) { return KRange{0, min64(kc, i0 + mr + diag)}; });
+      accum_rows<V>(0, nrows, nvh, st, 1, BQ, v.p + j0 * v.ld, v.ld, o, hsp,
+                    [&](int64_t i0, int mr) {
+                      return KRange{0, min64(kc, i0 + mr + diag)};
+                    });
     }
     // out = O / l, lse = ln 2 * m + ln l.
     for (int64_t i = 0; i < nqv * W; i += W) {
@@ -460,16 +485,16 @@ struct Flash {
       const float* vb = a.v + kvoff;
       for (int64_t jt = 0; jt < nkt; ++jt) {
         const int64_t j0 = jt * BK, n_valid = min64(BK, T - j0);
-        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs,
-                                n_valid, scale * kLog2e);
-        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs,
-                                n_valid, 1.f);
+        pack_tile_transposed<V>(kt + jt * hs * BK, BK, kb + j0 * kv_stride, kv_stride, hs, n_valid,
+                                scale * kLog2e);
+        pack_tile_transposed<V>(vt + jt * hs * BK, BK, vb + j0 * kv_stride, kv_stride, hs, n_valid,
+                                1.f);
       }
       // K (row-major) for dQ, and where dK, dV accumulate.
       Rows k_rows{kb, kv_stride};
       MutRows dk_rows{a.dk + kvoff, kv_stride}, dv_rows{a.dv + kvoff, kv_stride};
       if (!in_place) {
-        pack_rows<V>(kp, hsp, kb, kv_stride, hs, T, 1.f);
+        pack_rows<V>(kp, hsp, kb, kv_stride, hs, T);
         zero_floats<V>(dkp, T * hsp);
         zero_floats<V>(dvp, T * hsp);
         k_rows = {kp, hsp}, dk_rows = {dkp, hsp}, dv_rows = {dvp, hsp};
@@ -480,8 +505,8 @@ struct Flash {
         Rows q_rows_{a.q + qoff, q_stride}, do_rows{a.dout + qoff, q_stride};
         MutRows dq_rows{a.dq + qoff, q_stride};
         if (!in_place) {
-          pack_rows<V>(qp, hsp, a.q + qoff, q_stride, hs, T, 1.f);
-          pack_rows<V>(dop, hsp, a.dout + qoff, q_stride, hs, T, 1.f);
+          pack_rows<V>(qp, hsp, a.q + qoff, q_stride, hs, T);
+          pack_rows<V>(dop, hsp, a.dout + qoff, q_stride, hs, T);
           zero_floats<V>(dqp, T * hsp);
           q_rows_ = {qp, hsp}, do_rows = {dop, hsp}, dq_rows = {dqp, hsp};
         }
@@ -494,27 +519,17 @@ struct Flash {
           for (int64_t q0 = j0 / BQ * BQ; q0 < T; q0 += BQ)
             backward_tile(q0, min64(BQ, T - q0), j0, hs, nvh, scale, kt + jt * hs * BK,
                           vt + jt * hs * BK, k_rows.at(j0), dk_rows.at(j0), dv_rows.at(j0),
-                          q_rows_.at(q0), do_rows.at(q0), dq_rows.at(q0), dd + q0, lse2 + q0,
-                          pp, ds);
+                          q_rows_.at(q0), do_rows.at(q0), dq_rows.at(q0), dd + q0, lse2 + q0, pp,
+                          ds);
         }
-        if (!in_place) add_rows<V>(a.dq + qoff, q_stride, dqp, hsp, hs, T, 1.f);
+        if (!in_place) add_rows<V>(a.dq + qoff, q_stride, dqp, hsp, hs, T);
       }
       if (!in_place) {
-        add_rows<V>(a.dk + kvoff, kv_stride, dkp, hsp, hs, T, 1.f);
-        add_rows<V>(a.dv + kvoff, kv_stride, dvp, hsp, hs, T, 1.f);
+        add_rows<V>(a.dk + kvoff, kv_stride, dkp, hsp, hs, T);
+        add_rows<V>(a.dv + kvoff, kv_stride, dvp, hsp, hs, T);
       }
     }
   }
-
-  // Rows of a (rows, ld) matrix from row r on.
-  template <class P>
-  struct RowsOf {
-    P* p;
-    int64_t ld;
-    RowsOf at(int64_t r) const { return {p + r * ld, ld}; }
-  };
-  using Rows = RowsOf<const float>;
-  using MutRows = RowsOf<float>;
 
   // One (query tile, key tile) step of FlashAttention-2's backward: query rows
   // q0..q0+nrows (q, dout, dq, dd, lse2 start at row q0), keys j0..j0+BK (kt, vt tiles;

@@ -34,7 +34,7 @@ struct Shape {
 // Several tiles and partial tiles, grouped-query heads, head sizes that are and are not
 // multiples of the SIMD widths (and one that spans more vectors than one register block).
 const std::vector<Shape> kShapes = {
-    {1, 1, 1, 1, 12},  {2, 7, 4, 2, 12},  {1, 64, 6, 1, 48}, {2, 130, 4, 2, 64},
+    {1, 1, 1, 1, 12},   {2, 7, 4, 2, 12}, {1, 64, 6, 1, 48}, {2, 130, 4, 2, 64},
     {1, 130, 6, 1, 48}, {1, 33, 2, 2, 7}, {1, 70, 2, 1, 80}, {1, 45, 4, 4, 128},
 };
 
@@ -131,7 +131,8 @@ Grads ref_backward(const Inputs& in) {
         for (int64_t j = 0; j <= t; ++j) {
           p[j] /= sum;
           double d = 0;
-          for (int64_t i = 0; i < s.hs; ++i) d += double(in.dout[qo + i]) * in.v[ki(s, b, j, kvh) + i];
+          for (int64_t i = 0; i < s.hs; ++i)
+            d += double(in.dout[qo + i]) * in.v[ki(s, b, j, kvh) + i];
           dp[j] = d;
           pdp += p[j] * d;
         }
@@ -163,8 +164,8 @@ Result run_kernels(const Inputs& in, bool backward = true) {
     r.dk.assign(s.kv_size(), 0.f);
     r.dv.assign(s.kv_size(), 0.f);
     attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), in.dout.data(), r.out.data(),
-                       r.lse.data(), in.q.data(), in.k.data(), in.v.data(), s.B, s.T, s.NH,
-                       s.NKV, s.hs, s.scale());
+                       r.lse.data(), in.q.data(), in.k.data(), in.v.data(), s.B, s.T, s.NH, s.NKV,
+                       s.hs, s.scale());
   }
   return r;
 }
@@ -255,8 +256,8 @@ TEST_F(AttentionTest, BackwardMatchesAnalyticReference) {
 // Central differences of L = sum(out * dout) with the double reference forward pin both the
 // analytic reference and the kernels' gradients, element by element for q, k and v.
 TEST_F(AttentionTest, BackwardMatchesFiniteDifferences) {
-  const std::vector<Shape> shapes = {{1, 7, 4, 2, 12}, {2, 9, 6, 1, 5}, {1, 1, 2, 1, 3},
-                                     {1, 20, 2, 2, 20}};
+  const std::vector<Shape> shapes = {
+      {1, 7, 4, 2, 12}, {2, 9, 6, 1, 5}, {1, 1, 2, 1, 3}, {1, 20, 2, 2, 20}};
   for (const Shape& s : shapes) {
     Inputs in = make_inputs(s, 4321);
     std::vector<double> q(in.q.begin(), in.q.end()), k(in.k.begin(), in.k.end()),
@@ -381,8 +382,8 @@ TEST_F(AttentionTest, RejectsBadShapes) {
   EXPECT_THROW(attention_backward(p, p, p, p, p, p, p, p, p, 1, 4, 3, 2, 8, 0.5f), Error);
   EXPECT_THROW(attention_backward(p, p, nullptr, p, p, p, p, p, p, 1, 4, 2, 1, 8, 0.5f), Error);
   // Empty batches are a no-op.
-  EXPECT_NO_THROW(attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, 0, 4, 2, 1, 8,
-                                    0.5f));
+  EXPECT_NO_THROW(
+      attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, 0, 4, 2, 1, 8, 0.5f));
 }
 
 }  // namespace
