@@ -3,15 +3,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "lmkit/core/error.h"
 #include "lmkit/io/atomic_file.h"
+#include "lmkit/model/config.h"
+#include "lmkit/model/decoder.h"
 
 namespace lmkit {
 namespace {
@@ -429,6 +435,96 @@ TEST_F(SafetensorsTest, ShardedCheckpoint) {
   EXPECT_TRUE(same_bytes(one.get_as("a", DType::F32), a));
   fs::create_directories(dir_ / "none");
   EXPECT_THROW(SafetensorsCheckpoint::open((dir_ / "none").string()), Error);
+}
+
+// The committed model fixtures (tests/fixtures/model, made by make_fixtures.py) read back
+// through the loader: the config JSON is exactly ModelConfig's JSON form, every Decoder
+// parameter is present (value, grad., after5.) with its shape and nothing else is, and the
+// stored numbers are consistent with each other (loss = cross-entropy of the stored
+// logits, grad_norms5[0] = norm of the stored gradients, lrs5 = the llm.c schedule).
+TEST(ModelFixtures, LoadThroughTheLoaderAndAreConsistent) {
+  for (const char* name : {"gpt2", "llama", "qwen3"}) {
+    SCOPED_TRACE(name);
+    const std::string base = std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/model/" + name;
+    std::ifstream jf(base + ".json");
+    ASSERT_TRUE(jf.good()) << "missing " << base << ".json";
+    const nlohmann::json j = nlohmann::json::parse(jf);
+    const ModelConfig cfg = ModelConfig::from_json(j.at("config"));
+    EXPECT_EQ(cfg.to_json(), j.at("config"));
+    const int64_t B = j.at("batch"), T = j.at("seq_len"), V = cfg.vocab_size;
+    const nlohmann::json& tr = j.at("train");
+
+    SafetensorsFile f = SafetensorsFile::open(base + ".safetensors");
+    Decoder model(cfg);
+    size_t expected_count = 0;
+    double grad_sq = 0, grad_max = 0;
+    for (const auto& p : model.params())
+      for (float g : f.get("grad." + p.name).to_vector())
+        grad_max = std::max(grad_max, double(std::fabs(g)));
+    // Exactly the listed parameters have a gradient at round-off level (zero analytically).
+    std::set<std::string> zero(j.at("zero_grad_params").begin(), j.at("zero_grad_params").end());
+    for (const auto& p : model.params()) {
+      double m = 0;
+      for (float g : f.get("grad." + p.name).to_vector()) m = std::max(m, double(std::fabs(g)));
+      EXPECT_EQ(m < 1e-6 * grad_max, zero.count(p.name) == 1) << p.name << ": max |grad| " << m;
+    }
+    for (const auto& p : model.params()) {
+      SCOPED_TRACE(p.name);
+      for (const std::string prefix : {"", "grad.", "after5."}) {
+        ASSERT_TRUE(f.contains(prefix + p.name)) << prefix + p.name;
+        Tensor t = f.get(prefix + p.name);
+        EXPECT_EQ(t.dtype(), DType::F32);
+        EXPECT_EQ(t.shape(), p.value.shape());
+        ++expected_count;
+      }
+      for (float g : f.get("grad." + p.name).to_vector()) grad_sq += double(g) * g;
+      EXPECT_NE(f.get(p.name).to_vector(), f.get("after5." + p.name).to_vector());
+    }
+    EXPECT_EQ(f.names().size(), expected_count + 7);  // + ids, targets, logits, loss, 3 x 5
+
+    const Tensor ids = f.get("input_ids"), targets = f.get("targets"), logits = f.get("logits");
+    ASSERT_EQ(ids.dtype(), DType::I32);
+    ASSERT_EQ(targets.dtype(), DType::I32);
+    ASSERT_EQ(ids.shape(), (Tensor::Shape{B, T}));
+    ASSERT_EQ(targets.shape(), (Tensor::Shape{B, T}));
+    ASSERT_EQ(logits.shape(), (Tensor::Shape{B, T, V}));
+    for (int64_t i = 0; i < B * T; ++i) {
+      EXPECT_TRUE(ids.data<int32_t>()[i] >= 0 && ids.data<int32_t>()[i] < V);
+      EXPECT_TRUE(targets.data<int32_t>()[i] >= 0 && targets.data<int32_t>()[i] < V);
+      if ((i + 1) % T != 0) {
+        EXPECT_EQ(targets.data<int32_t>()[i], ids.data<int32_t>()[i + 1]);
+      }
+    }
+    // Mean cross-entropy of the stored logits, in double.
+    std::vector<float> lg = logits.to_vector();
+    double ce = 0;
+    for (int64_t i = 0; i < B * T; ++i) {
+      const float* row = lg.data() + i * V;
+      double m = *std::max_element(row, row + V), z = 0;
+      for (int64_t v = 0; v < V; ++v) z += std::exp(double(row[v]) - m);
+      ce += m + std::log(z) - row[targets.data<int32_t>()[i]];
+    }
+    ce /= double(B * T);
+    const float loss = f.get("loss").to_vector().at(0);
+    EXPECT_NEAR(loss, ce, 1e-5 * ce);
+    const auto losses = f.get("losses5").to_vector(), norms = f.get("grad_norms5").to_vector(),
+               lrs = f.get("lrs5").to_vector();
+    const int steps = tr.at("steps"), warmup = tr.at("warmup_steps");
+    ASSERT_EQ(losses.size(), size_t(steps));
+    EXPECT_FLOAT_EQ(losses[0], loss);
+    EXPECT_LT(losses.back(), losses.front());
+    EXPECT_NEAR(norms[0], std::sqrt(grad_sq), 1e-5 * norms[0]);
+    bool clipped = false, unclipped = false;
+    const double clip = tr.at("grad_clip"), lr = tr.at("lr"), min_lr = tr.at("min_lr");
+    for (int s = 0; s < steps; ++s) {
+      (norms[s] > clip ? clipped : unclipped) = true;
+      double want = s < warmup ? lr * (s + 1) / warmup
+                               : min_lr + 0.5 * (1 + std::cos(M_PI * (s - warmup) / (steps - warmup))) *
+                                              (lr - min_lr);
+      EXPECT_NEAR(lrs[s], want, 1e-7 * lr) << "step " << s;
+    }
+    EXPECT_TRUE(clipped && unclipped) << "fixture should exercise both clipping branches";
+  }
 }
 
 }  // namespace
