@@ -2,13 +2,17 @@
 // checks, plus the pieces that are not per-ISA: rope_inv_freq and the scratch memory.
 #include "lmkit/core/kernels.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <new>
+#include <vector>
 
 #include "lmkit/core/cpu.h"
 #include "lmkit/core/error.h"
 #include "lmkit/core/kernels_table.h"
+#include "lmkit/core/thread_pool.h"
 
 namespace lmkit::kernels {
 
@@ -40,6 +44,74 @@ float* scratch(int64_t n) {
     block.cap = want;
   }
   return block.p;
+}
+
+namespace {
+// The shortest decimal that rounds to x (std::to_chars), read back as a double.
+double decimal_of(float x) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), x);
+  double d = x;
+  std::from_chars(buf, r.ptr, d);
+  return d;
+}
+}  // namespace
+
+AdamwCoefs adamw_coefs(float lr, float beta1, float beta2, float eps, float weight_decay,
+                       int64_t t, float grad_scale) {
+  const double lr_d = decimal_of(lr), b1 = decimal_of(beta1), b2 = decimal_of(beta2);
+  const double wd = decimal_of(weight_decay);
+  const double bc1 = 1.0 - std::pow(b1, static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(b2, static_cast<double>(t));
+  AdamwCoefs c;
+  c.decay = static_cast<float>(1.0 - lr_d * wd);
+  c.beta1 = beta1;
+  c.one_minus_beta1 = static_cast<float>(1.0 - b1);
+  c.beta2 = beta2;
+  c.one_minus_beta2 = static_cast<float>(1.0 - b2);
+  c.neg_step = static_cast<float>(-(lr_d / bc1));
+  c.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  c.eps = eps;
+  c.grad_scale = grad_scale;
+  return c;
+}
+
+const float* rope_cos_sin(const float* inv_freq, int64_t half, int64_t pos_end) {
+  struct Cache {
+    std::vector<float> inv_freq;
+    std::vector<float> table;  // (rows, 2, half)
+    int64_t rows = 0;
+  };
+  thread_local Cache cache;
+  if (cache.inv_freq.size() != static_cast<size_t>(half) ||
+      std::memcmp(cache.inv_freq.data(), inv_freq, static_cast<size_t>(half) * sizeof(float)) != 0) {
+    cache.inv_freq.assign(inv_freq, inv_freq + half);
+    cache.rows = 0;
+  }
+  if (pos_end > cache.rows) {
+    const int64_t first = cache.rows;
+    cache.table.resize(static_cast<size_t>(pos_end * 2 * half));
+    float* tab = cache.table.data();
+    const float* f = cache.inv_freq.data();
+    auto fill = [&](size_t b, size_t e) {
+      for (int64_t p = first + static_cast<int64_t>(b); p < first + static_cast<int64_t>(e); ++p) {
+        float* row = tab + p * 2 * half;
+        const float pos = static_cast<float>(p);
+        for (int64_t i = 0; i < half; ++i) {
+          const double angle = static_cast<double>(pos * f[i]);
+          row[i] = static_cast<float>(std::cos(angle));
+          row[half + i] = static_cast<float>(std::sin(angle));
+        }
+      }
+    };
+    const size_t n = static_cast<size_t>(pos_end - first);
+    if (n * static_cast<size_t>(half) < 4096)
+      fill(0, n);
+    else
+      thread_pool().parallel_for(n, fill);
+    cache.rows = pos_end;
+  }
+  return cache.table.data();
 }
 
 }  // namespace detail
@@ -122,13 +194,17 @@ void check_rope(const char* kernel, int64_t B, int64_t T, int64_t H, int64_t hs,
 void rope_forward(float* x, int64_t B, int64_t T, int64_t H, int64_t hs, const float* inv_freq,
                   int64_t pos0) {
   check_rope("rope_forward", B, T, H, hs, pos0);
-  table().rope_forward(x, B, T, H, hs, inv_freq, pos0);
+  if (B * T * H == 0) return;
+  const float* cs = detail::rope_cos_sin(inv_freq, hs / 2, pos0 + T) + pos0 * hs;
+  table().rope(x, B, T, H, hs, cs, false);
 }
 
 void rope_backward(float* dx, int64_t B, int64_t T, int64_t H, int64_t hs,
                    const float* inv_freq, int64_t pos0) {
   check_rope("rope_backward", B, T, H, hs, pos0);
-  table().rope_backward(dx, B, T, H, hs, inv_freq, pos0);
+  if (B * T * H == 0) return;
+  const float* cs = detail::rope_cos_sin(inv_freq, hs / 2, pos0 + T) + pos0 * hs;
+  table().rope(dx, B, T, H, hs, cs, true);
 }
 
 // Plain: HF `_compute_default_rope_parameters` / Meta `precompute_freqs_cis`,
@@ -194,8 +270,8 @@ void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n
                   float grad_scale) {
   check_nonneg("adamw_update", n);
   check(t >= 1, "adamw_update: step {} must be >= 1", t);
-  table().adamw_update(param, m, v, grad, n, lr, beta1, beta2, eps, weight_decay, t,
-                       grad_scale);
+  table().adamw_update(param, m, v, grad, n,
+                       detail::adamw_coefs(lr, beta1, beta2, eps, weight_decay, t, grad_scale));
 }
 
 double sum_squares(const float* x, int64_t n) {

@@ -405,57 +405,39 @@ void swiglu_backward(float* dgate, float* dup, const float* gate, const float* u
 
 // ---------------------------------------------------------------- rope
 
-// Rotates each (B,T,H) row of hs floats by the angles (pos0 + t) inv_freq[i], pairing i with
-// i + hs/2 (HF apply_rotary_pos_emb: x cos + rotate_half(x) sin, rotate_half(x) =
-// (-x2, x1)). Angles are the f32 product position * inv_freq as in HF LlamaRotaryEmbedding;
-// cos and sin of that f32 angle are evaluated in double and rounded. Parallel over t: each
-// thread builds its cos/sin row once per t and applies it to all B*H rows at that t.
-template <class S, bool kInverse>
-void rope(float* x, int64_t B, int64_t T, int64_t H, int64_t hs, const float* inv_freq,
-          int64_t pos0) {
-  const int64_t half = hs / 2, hp = round_up(half, kPad);
-  float* tab = detail::scratch(int64_t{thread_pool().size()} * 2 * hp);
-  run_split(T, B * H * hs, [&](int tid, int64_t tb, int64_t te) {
-    float* cs = tab + tid * 2 * hp;
-    float* sn = cs + hp;
-    for (int64_t t = tb; t < te; ++t) {
-      const float pos = static_cast<float>(pos0 + t);
-      for (int64_t i = 0; i < half; ++i) {
-        const double angle = static_cast<double>(pos * inv_freq[i]);
-        cs[i] = static_cast<float>(__builtin_cos(angle));
-        sn[i] = static_cast<float>(__builtin_sin(angle));
-      }
-      for (int64_t b = 0; b < B; ++b) {
-        for (int64_t h = 0; h < H; ++h) {
-          float* row = x + ((b * T + t) * H + h) * hs;
-          for_each_vec<S>(0, half, [&](auto tag, int64_t i) {
-            using X = decltype(tag);
-            const auto x1 = X::load(row + i), x2 = X::load(row + half + i);
-            const auto c = X::load(cs + i), s = X::load(sn + i);
-            if constexpr (kInverse) {  // the transpose: x1 c + x2 s, x2 c - x1 s
-              X::store(row + i, X::add(X::mul(x1, c), X::mul(x2, s)));
-              X::store(row + half + i, X::sub(X::mul(x2, c), X::mul(x1, s)));
-            } else {  // x1 c - x2 s, x2 c + x1 s
-              X::store(row + i, X::sub(X::mul(x1, c), X::mul(x2, s)));
-              X::store(row + half + i, X::add(X::mul(x2, c), X::mul(x1, s)));
-            }
-          });
-        }
+// Rotates each (B,T,H) row of hs floats, pairing i with i + hs/2 (HF apply_rotary_pos_emb:
+// x cos + rotate_half(x) sin, rotate_half(x) = (-x2, x1)); the inverse rotation (the
+// transpose) when `inverse`. cos_sin (T, 2, hs/2) holds the cos and sin rows of the T
+// positions (detail::rope_cos_sin). Each product is rounded on its own (X::opaque, no FMA
+// contraction), as torch rounds q * cos and rotate_half(q) * sin before adding them.
+template <class S>
+void rope(float* x, int64_t B, int64_t T, int64_t H, int64_t hs, const float* cos_sin,
+          bool inverse) {
+  const int64_t half = hs / 2;
+  run_split(B * T * H, hs, [&](int, int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      float* row = x + r * hs;
+      const float* cs = cos_sin + ((r / H) % T) * 2 * half;
+      const float* sn = cs + half;
+      if (inverse) {  // x1 c + x2 s, x2 c - x1 s
+        for_each_vec<S>(0, half, [&](auto tag, int64_t i) {
+          using X = decltype(tag);
+          const auto x1 = X::load(row + i), x2 = X::load(row + half + i);
+          const auto c = X::load(cs + i), s = X::load(sn + i);
+          X::store(row + i, X::add(X::opaque(X::mul(x1, c)), X::opaque(X::mul(x2, s))));
+          X::store(row + half + i, X::sub(X::opaque(X::mul(x2, c)), X::opaque(X::mul(x1, s))));
+        });
+      } else {  // x1 c - x2 s, x2 c + x1 s
+        for_each_vec<S>(0, half, [&](auto tag, int64_t i) {
+          using X = decltype(tag);
+          const auto x1 = X::load(row + i), x2 = X::load(row + half + i);
+          const auto c = X::load(cs + i), s = X::load(sn + i);
+          X::store(row + i, X::sub(X::opaque(X::mul(x1, c)), X::opaque(X::mul(x2, s))));
+          X::store(row + half + i, X::add(X::opaque(X::mul(x2, c)), X::opaque(X::mul(x1, s))));
+        });
       }
     }
   });
-}
-
-template <class S>
-void rope_forward(float* x, int64_t B, int64_t T, int64_t H, int64_t hs, const float* inv_freq,
-                  int64_t pos0) {
-  rope<S, false>(x, B, T, H, hs, inv_freq, pos0);
-}
-
-template <class S>
-void rope_backward(float* dx, int64_t B, int64_t T, int64_t H, int64_t hs,
-                   const float* inv_freq, int64_t pos0) {
-  rope<S, true>(dx, B, T, H, hs, inv_freq, pos0);
 }
 
 // ---------------------------------------------------------------- softmax / loss
@@ -497,18 +479,21 @@ void cross_entropy_forward_backward(float* losses, float* logits, const int32_t*
         continue;
       }
       const float m = row_max<S>(row, V);
+      const float x_target = row[target];
       const float sum = sum_over<S>(V, [&](auto tag, int64_t i) {
         using X = decltype(tag);
-        return X::exp(X::sub(X::load(row + i), X::set1(m)));
+        const auto e = X::exp(X::sub(X::load(row + i), X::set1(m)));
+        X::store(row + i, e);
+        return e;
       });
       if (losses) {
         losses[n] = static_cast<float>(__builtin_log(static_cast<double>(sum)) +
-                                       static_cast<double>(m) - static_cast<double>(row[target]));
+                                       static_cast<double>(m) - static_cast<double>(x_target));
       }
       const float scale = grad_scale / sum;
       for_each_vec<S>(0, V, [&](auto tag, int64_t i) {
         using X = decltype(tag);
-        X::store(row + i, X::mul(X::exp(X::sub(X::load(row + i), X::set1(m))), X::set1(scale)));
+        X::store(row + i, X::mul(X::load(row + i), X::set1(scale)));
       });
       row[target] -= grad_scale;
     }
@@ -520,31 +505,27 @@ void cross_entropy_forward_backward(float* losses, float* logits, const int32_t*
 // torch.optim.AdamW, torch 1.13 _single_tensor_adamw, in its f32 operation order:
 //   param.mul_(1 - lr wd); m.mul_(b1).add_(g, alpha=1-b1); v.mul_(b2).addcmul_(g, g, 1-b2)
 //   denom = v.sqrt() / sqrt(bc2) + eps; param.addcdiv_(m, denom, value=-lr/bc1)
-// with bc_i = 1 - b_i^t and the scalar factors computed in double, then used as f32.
+// with bc_i = 1 - b_i^t; the scalar factors come precomputed (detail::adamw_coefs). The
+// roundings are ATen's (AVX2 build, checked bit for bit against torch 1.13 in
+// kernels_test): add_ with alpha is vec::fmadd and addcmul's last multiply-add is fused
+// too, so those are FMAs on every ISA (fma_fused); each mul_ is its own op, so its product
+// is rounded on its own (X::opaque stops GCC from fusing it into the next add).
 template <class S>
-void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, int64_t t,
-                  float grad_scale) {
-  const double lr_d = lr, b1_d = beta1, b2_d = beta2;
-  const float decay = static_cast<float>(1.0 - lr_d * static_cast<double>(weight_decay));
-  const float one_minus_b1 = static_cast<float>(1.0 - b1_d);
-  const float one_minus_b2 = static_cast<float>(1.0 - b2_d);
-  const double bc1 = 1.0 - __builtin_pow(b1_d, static_cast<double>(t));
-  const double bc2 = 1.0 - __builtin_pow(b2_d, static_cast<double>(t));
-  const float neg_step = static_cast<float>(-(lr_d / bc1));
-  const float bc2_sqrt = static_cast<float>(__builtin_sqrt(bc2));
+void adamw_update(float* param, float* m, float* v, const float* grad, int64_t n,
+                  const detail::AdamwCoefs& c) {
   run_elems(n, [&](int64_t b, int64_t e) {
     for_each_vec<S>(b, e, [&](auto tag, int64_t i) {
       using X = decltype(tag);
-      const auto g = X::mul(X::load(grad + i), X::set1(grad_scale));
-      const auto p = X::mul(X::load(param + i), X::set1(decay));
-      const auto mi = X::fma(g, X::set1(one_minus_b1), X::mul(X::load(m + i), X::set1(beta1)));
-      const auto vi =
-          X::add(X::mul(X::load(v + i), X::set1(beta2)), X::mul(X::mul(X::set1(one_minus_b2), g), g));
-      const auto denom = X::add(X::div(X::sqrt(vi), X::set1(bc2_sqrt)), X::set1(eps));
+      const auto g = X::mul(X::load(grad + i), X::set1(c.grad_scale));
+      const auto p = X::opaque(X::mul(X::load(param + i), X::set1(c.decay)));
+      const auto mi = X::fma_fused(g, X::set1(c.one_minus_beta1),
+                                   X::opaque(X::mul(X::load(m + i), X::set1(c.beta1))));
+      const auto vi = X::fma_fused(X::mul(X::set1(c.one_minus_beta2), g), g,
+                                   X::opaque(X::mul(X::load(v + i), X::set1(c.beta2))));
+      const auto denom = X::add(X::div(X::sqrt(vi), X::set1(c.bc2_sqrt)), X::set1(c.eps));
       X::store(m + i, mi);
       X::store(v + i, vi);
-      X::store(param + i, X::add(p, X::div(X::mul(X::set1(neg_step), mi), denom)));
+      X::store(param + i, X::add(p, X::div(X::mul(X::set1(c.neg_step), mi), denom)));
     });
   });
 }
@@ -693,8 +674,7 @@ constexpr detail::KernelTable make_table() {
       &gelu_backward<S>,
       &swiglu_forward<S>,
       &swiglu_backward<S>,
-      &rope_forward<S>,
-      &rope_backward<S>,
+      &rope<S>,
       &softmax_forward<S>,
       &cross_entropy_forward_backward<S>,
       &adamw_update<S>,

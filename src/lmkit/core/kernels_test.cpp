@@ -8,8 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <random>
@@ -584,6 +587,12 @@ TEST(Kernels, ActivationsIsasAgreeAndAreDeterministic) {
 
 // ------------------------------------------------------------ rope
 
+void rope_with(const KernelTable& t, float* x, int64_t B, int64_t T, int64_t H, int64_t hs,
+               const Vec& inv, int64_t pos0, bool inverse) {
+  const float* cs = detail::rope_cos_sin(inv.data(), hs / 2, pos0 + T) + pos0 * hs;
+  t.rope(x, B, T, H, hs, cs, inverse);
+}
+
 TEST(Kernels, RopeInvFreqPlain) {
   for (int64_t hs : {int64_t{2}, int64_t{64}, int64_t{128}}) {
     Vec f(hs / 2);
@@ -645,16 +654,16 @@ TEST(Kernels, RopeMatchesReferenceAndTranspose) {
     for (Isa isa : all_isas()) {
       const KernelTable& t = detail::table_for(isa);
       Vec y = x;
-      t.rope_forward(y.data(), B, T, H, hs, inv.data(), pos0);
+      rope_with(t, y.data(), B, T, H, hs, inv, pos0, false);
       const std::string what = "rope hs=" + std::to_string(hs) + " " + name(isa);
       expect_close(y, want, 1e-5, 1e-6, what + " forward");
       // (c) rope_backward(r) is the gradient of sum(r * rope(x)).
       Vec g = r;
-      t.rope_backward(g.data(), B, T, H, hs, inv.data(), pos0);
+      rope_with(t, g.data(), B, T, H, hs, inv, pos0, true);
       auto L = [&](const DVec& th) { return dot(to_d(r), ref_rope(th, B, T, H, hs, inv, pos0)); };
       check_gradient(to_d(x), L, g, 1e-5, what + " backward");
       // backward undoes forward.
-      t.rope_backward(y.data(), B, T, H, hs, inv.data(), pos0);
+      rope_with(t, y.data(), B, T, H, hs, inv, pos0, true);
       expect_close(y, x, 1e-5, 1e-5, what + " round trip");
     }
   }
@@ -671,6 +680,19 @@ TEST(Kernels, RopeWithOffsetMatchesFullSequence) {
   Vec tail(x.begin() + 3 * H * hs, x.end());
   rope_forward(tail.data(), B, T - 3, H, hs, inv.data(), 3);
   expect_bitwise(tail, Vec(full.begin() + 3 * H * hs, full.end()), "rope offset");
+  // Token by token (decode), interleaved with another inv_freq: the per-thread cos/sin
+  // cache must follow both the positions and the frequencies.
+  Vec other(hs / 2);
+  rope_inv_freq(other.data(), hs, 500000.0, 8.0, 1.0, 4.0, 8192);
+  Vec steps = x;
+  for (int64_t t = 0; t < T; ++t) {
+    rope_forward(steps.data() + t * H * hs, B, 1, H, hs, inv.data(), t);
+    Vec y = x;
+    rope_forward(y.data(), B, T, H, hs, other.data(), 0);
+    const DVec want = ref_rope(to_d(x), B, T, H, hs, other, 0);
+    expect_close(y, want, 1e-5, 1e-6, "rope other inv_freq");
+  }
+  expect_bitwise(steps, full, "rope token by token");
 }
 
 TEST(Kernels, RopeIsasAgreeAndAreDeterministic) {
@@ -681,8 +703,8 @@ TEST(Kernels, RopeIsasAgreeAndAreDeterministic) {
     const Vec x = randn(B * T * H * hs, 141 + hs);
     Runner run = [&](const KernelTable& t) {
       Vec y = x, g = x;
-      t.rope_forward(y.data(), B, T, H, hs, inv.data(), 5);
-      t.rope_backward(g.data(), B, T, H, hs, inv.data(), 5);
+      rope_with(t, y.data(), B, T, H, hs, inv, 5, false);
+      rope_with(t, g.data(), B, T, H, hs, inv, 5, true);
       return concat({y, g});
     };
     compare_isas(run, 1e-6, 1e-6, "rope hs=" + std::to_string(hs));
@@ -794,8 +816,8 @@ TEST(Kernels, AdamwMatchesDoubleReference) {
     int64_t t = 0;
     for (const Vec* g : {&g1, &g2, &g3}) {
       ++t;
-      detail::table_for(isa).adamw_update(p.data(), m.data(), v.data(), g->data(), n, lr, b1, b2,
-                                          eps, wd, t, gs);
+      detail::table_for(isa).adamw_update(p.data(), m.data(), v.data(), g->data(), n,
+                                          detail::adamw_coefs(lr, b1, b2, eps, wd, t, gs));
       for (int64_t i = 0; i < n; ++i) {
         const double gi = double((*g)[i]) * gs;
         pd[i] -= double(lr) * double(wd) * pd[i];
@@ -812,13 +834,48 @@ TEST(Kernels, AdamwMatchesDoubleReference) {
   }
 }
 
+// Three steps of torch.optim.AdamW (torch 1.13, foreach=False) from
+// tests/fixtures/kernels/make_adamw.py: bit-identical parameters on every ISA.
+TEST(Kernels, AdamwMatchesTorch) {
+  const std::string path = std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/kernels/adamw.json";
+  std::ifstream in(path);
+  ASSERT_TRUE(in.good()) << path;
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const Vec init = j["init"].get<Vec>();
+  const int64_t n = int64_t(init.size());
+  for (Isa isa : all_isas()) {
+    Vec p = init, m(n, 0.0f), v(n, 0.0f);
+    int64_t t = 0;
+    int exact = 0;
+    for (const auto& step : j["steps"]) {
+      const Vec g = step["grad"].get<Vec>();
+      detail::table_for(isa).adamw_update(
+          p.data(), m.data(), v.data(), g.data(), n,
+          detail::adamw_coefs(j["lr"].get<float>(), j["beta1"].get<float>(),
+                              j["beta2"].get<float>(), j["eps"].get<float>(),
+                              j["weight_decay"].get<float>(), ++t,
+                              step["grad_scale"].get<float>()));
+      const std::string what = "adamw vs torch step " + std::to_string(t) + " " + name(isa);
+      // We follow ATen's roundings op by op, so this is bit for bit in practice; allow an
+      // ulp in case a torch build fuses differently.
+      expect_close(p, step["param"].get<Vec>(), 1.2e-7, 0, what + " param");
+      expect_close(m, step["m"].get<Vec>(), 1.2e-7, 0, what + " m");
+      expect_close(v, step["v"].get<Vec>(), 1.2e-7, 0, what + " v");
+      int differ = 0;
+      for (int64_t i = 0; i < n; ++i) differ += p[i] != step["param"][i].get<float>();
+      exact += differ == 0;
+    }
+    EXPECT_EQ(exact, 3) << name(isa) << ": parameters not bit-identical to torch";
+  }
+}
+
 TEST(Kernels, AdamwIsasAgreeAndAreDeterministic) {
   for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{771}, int64_t{40001}}) {
     const Vec p0 = randn(n, 201), g = randn(n, 202);
     Runner run = [&](const KernelTable& t) {
       Vec p = p0, m(n, 0.01f), v(n, 0.02f);
-      t.adamw_update(p.data(), m.data(), v.data(), g.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
-                     3, 1.0f);
+      t.adamw_update(p.data(), m.data(), v.data(), g.data(), n,
+                     detail::adamw_coefs(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 1.0f));
       return concat({p, m, v});
     };
     compare_isas(run, 1e-6, 1e-7, "adamw n=" + std::to_string(n));

@@ -72,18 +72,31 @@ struct Scalar {
   // a * b + c (one rounding where the ISA has FMA) and c - a * b.
   static V fma(V a, V b, V c) { return a * b + c; }
   static V fnma(V a, V b, V c) { return c - a * b; }
+  // a * b + c with exactly one rounding everywhere (libm fmaf in the baseline build): for
+  // code that must round as a vectorised reference does (AdamW vs ATen).
+  static V fma_fused(V a, V b, V c) { return __builtin_fmaf(a, b, c); }
   // max/min return b when either is NaN, like the x86 instructions.
   static V max(V a, V b) { return a > b ? a : b; }
   static V min(V a, V b) { return a < b ? a : b; }
   static V sqrt(V a) { return __builtin_sqrtf(a); }
   static float reduce_add(V a) { return a; }
   static float reduce_max(V a) { return a; }
+  // An optimisation barrier: GCC contracts a * b + c into an FMA (C++ defaults to
+  // -ffp-contract=fast); opaque(a * b) + c keeps the product rounded on its own, as
+  // torch rounds the result of each tensor op.
+  static V opaque(V a) {
+    __asm__("" : "+x"(a));
+    return a;
+  }
 
   static V exp(V x) {
     if (x != x) return x;
     x = x > kExpHi ? kExpHi : x;
     x = x < kExpLo ? kExpLo : x;
-    const float fx = __builtin_floorf(x * kLog2e + 0.5f);
+    // floor without a libm call (no SSE4.1 round in the baseline ISA); |t| < 130.
+    const float t = x * kLog2e + 0.5f;
+    float fx = static_cast<float>(static_cast<int32_t>(t));
+    fx = fx > t ? fx - 1.0f : fx;
     float r = x - fx * kLn2Hi;
     r = r - fx * kLn2Lo;
     const float z = r * r;
@@ -158,9 +171,14 @@ struct Avx2 {
   static V div(V a, V b) { return _mm256_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+  static V fma_fused(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V sqrt(V a) { return _mm256_sqrt_ps(a); }
+  static V opaque(V a) {
+    __asm__("" : "+x"(a));
+    return a;
+  }
   static float reduce_add(V a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -268,9 +286,14 @@ struct Avx512 {
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V fma_fused(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V sqrt(V a) { return _mm512_sqrt_ps(a); }
+  static V opaque(V a) {
+    __asm__("" : "+v"(a));
+    return a;
+  }
   static float reduce_add(V a) {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
