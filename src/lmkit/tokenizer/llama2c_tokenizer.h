@@ -31,7 +31,9 @@ class Llama2cTokenizer final : public Tokenizer {
   // reads a C string, so an embedded NUL byte (which run.c would stop at) is encoded as
   // its byte-fallback token here.
   std::vector<int32_t> encode(std::string_view text, bool add_special = false) const override;
-  // Concatenation of run.c decode(prev, id) for each id (prev of the first id = none).
+  // Concatenation of run.c decode(prev, id) for each id (prev of the first id = none),
+  // except BOS (id 1), which run.c never prints (a prompt starts with it, generation stops
+  // at it).
   std::string decode(std::span<const int32_t> ids) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
   std::string token_text(int32_t id) const override;
