@@ -93,10 +93,12 @@ struct Scalar {
     if (x != x) return x;
     x = x > kExpHi ? kExpHi : x;
     x = x < kExpLo ? kExpLo : x;
-    // floor without a libm call (no SSE4.1 round in the baseline ISA); |t| < 130.
+    // floor(t) without a libm call (no SSE4.1 round in the baseline ISA) and without a
+    // data-dependent branch; |t| < 130.
     const float t = x * kLog2e + 0.5f;
-    float fx = static_cast<float>(static_cast<int32_t>(t));
-    fx = fx > t ? fx - 1.0f : fx;
+    int32_t n = static_cast<int32_t>(t);
+    n -= static_cast<int32_t>(t < static_cast<float>(n));
+    const float fx = static_cast<float>(n);
     float r = x - fx * kLn2Hi;
     r = r - fx * kLn2Lo;
     const float z = r * r;
@@ -109,7 +111,6 @@ struct Scalar {
     p = p * z + r;
     p = p + 1.0f;
     // 2^(n-1) from its exponent bits (n in [-126, 128]), times 2p (exact).
-    const int32_t n = static_cast<int32_t>(fx);
     const float scale = __builtin_bit_cast(float, static_cast<uint32_t>(n + 126) << 23);
     return (p + p) * scale;
   }
