@@ -140,8 +140,7 @@ void replace_dir_atomic(const std::string& dir,
   while (target.size() > 1 && target.back() == '/') target.pop_back();
   const std::string tmp = temp_name(target, "tmp");
   if (::mkdir(tmp.c_str(), 0777) != 0)
-    fail("cannot write directory '{}': cannot create '{}': {}", target, tmp,
-         std::strerror(errno));
+    fail("cannot write directory '{}': cannot create '{}': {}", target, tmp, std::strerror(errno));
   std::string old;  // where the previous content ends up, to delete afterwards
   try {
     fill(tmp);
@@ -149,8 +148,10 @@ void replace_dir_atomic(const std::string& dir,
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(tmp, ec); !ec && it != fs::end(it);
          it.increment(ec)) {
-      if (it->is_regular_file()) fsync_path(it->path().string(), false);
-      else if (it->is_directory()) fsync_path(it->path().string(), true);
+      if (it->is_regular_file())
+        fsync_path(it->path().string(), false);
+      else if (it->is_directory())
+        fsync_path(it->path().string(), true);
     }
     check(!ec, "cannot write directory '{}': cannot list '{}': {}", target, tmp, ec.message());
     fsync_path(tmp, true);

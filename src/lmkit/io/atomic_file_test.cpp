@@ -143,9 +143,8 @@ TEST_F(AtomicFileTest, ReplaceDirCreatesAndSwaps) {
 
 TEST_F(AtomicFileTest, ReplaceDirFailureKeepsOldDirectory) {
   std::string d = (dir_ / "ckpt").string();
-  replace_dir_atomic(d, [](const std::string& tmp) {
-    write_file_atomic(tmp + "/w", std::string_view("good"));
-  });
+  replace_dir_atomic(
+      d, [](const std::string& tmp) { write_file_atomic(tmp + "/w", std::string_view("good")); });
   EXPECT_THROW(replace_dir_atomic(d,
                                   [](const std::string& tmp) {
                                     write_file_atomic(tmp + "/w", std::string_view("partial"));

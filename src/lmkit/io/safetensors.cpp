@@ -38,6 +38,7 @@ struct DtypeInfo {
   std::optional<DType> native;  // the lmkit dtype that holds it bit for bit
 };
 
+// clang-format off
 constexpr DtypeInfo kDtypes[] = {
     {"BOOL", 1, Kind::Int, std::nullopt},
     {"U8", 1, Kind::Int, DType::U8},
@@ -57,6 +58,7 @@ constexpr DtypeInfo kDtypes[] = {
     {"U64", 8, Kind::Int, std::nullopt},
     {"C64", 8, Kind::Opaque, std::nullopt},
 };
+// clang-format on
 
 const DtypeInfo* find_dtype(const std::string& name) {
   for (const DtypeInfo& d : kDtypes)
@@ -110,8 +112,8 @@ uint64_t read_u64_le(const uint8_t* p) {
 // A header number that must be a non-negative integer.
 uint64_t header_uint(const ordered_json& v, const std::string& what, const std::string& name,
                      const char* field) {
-  check(v.is_number_unsigned(), "'{}': tensor '{}': {} holds {}, not a non-negative integer",
-        what, name, field, v.dump());
+  check(v.is_number_unsigned(), "'{}': tensor '{}': {} holds {}, not a non-negative integer", what,
+        name, field, v.dump());
   return v.get<uint64_t>();
 }
 
@@ -121,8 +123,7 @@ SafetensorsEntry parse_entry(const std::string& name, const ordered_json& v,
   SafetensorsEntry e;
   e.name = name;
   auto dt = v.find("dtype");
-  check(dt != v.end() && dt->is_string(), "'{}': tensor '{}' has no \"dtype\" string", what,
-        name);
+  check(dt != v.end() && dt->is_string(), "'{}': tensor '{}' has no \"dtype\" string", what, name);
   e.dtype = dt->get<std::string>();
   const DtypeInfo* info = find_dtype(e.dtype);
   if (!info) {
@@ -172,7 +173,9 @@ double f8_e4m3_to_double(uint8_t b) {
   if (exp == 0) return sign * std::ldexp(double(man), -9);  // subnormal: man/8 * 2^-6
   return sign * std::ldexp(1.0 + man / 8.0, exp - 7);
 }
-double f8_e5m2_to_double(uint8_t b) { return f16_to_f32(f16{uint16_t(uint16_t(b) << 8)}); }
+double f8_e5m2_to_double(uint8_t b) {
+  return f16_to_f32(f16{uint16_t(uint16_t(b) << 8)});
+}
 double f8_e8m0_to_double(uint8_t b) {
   return b == 0xff ? std::nan("") : std::ldexp(1.0, int(b) - 127);
 }
@@ -194,22 +197,32 @@ double read_float(const DtypeInfo& d, const uint8_t* p) {
     case 2:
       return std::strcmp(d.name, "F16") == 0 ? f16_to_f32(f16{load<uint16_t>(p)})
                                              : bf16_to_f32(bf16{load<uint16_t>(p)});
-    case 4: return load<float>(p);
-    default: return load<double>(p);
+    case 4:
+      return load<float>(p);
+    default:
+      return load<double>(p);
   }
 }
 
 // Element of an integer-kind source; false when it does not fit in int64 (U64 above 2^63).
 bool read_int(const DtypeInfo& d, const uint8_t* p, int64_t* out) {
   const std::string_view n = d.name;
-  if (n == "BOOL") *out = *p != 0;
-  else if (n == "U8") *out = *p;
-  else if (n == "I8") *out = int8_t(*p);
-  else if (n == "I16") *out = load<int16_t>(p);
-  else if (n == "U16") *out = load<uint16_t>(p);
-  else if (n == "I32") *out = load<int32_t>(p);
-  else if (n == "U32") *out = load<uint32_t>(p);
-  else if (n == "I64") *out = load<int64_t>(p);
+  if (n == "BOOL")
+    *out = *p != 0;
+  else if (n == "U8")
+    *out = *p;
+  else if (n == "I8")
+    *out = int8_t(*p);
+  else if (n == "I16")
+    *out = load<int16_t>(p);
+  else if (n == "U16")
+    *out = load<uint16_t>(p);
+  else if (n == "I32")
+    *out = load<int32_t>(p);
+  else if (n == "U32")
+    *out = load<uint32_t>(p);
+  else if (n == "I64")
+    *out = load<int64_t>(p);
   else {
     uint64_t u = load<uint64_t>(p);
     if (u > uint64_t(std::numeric_limits<int64_t>::max())) return false;
@@ -233,8 +246,8 @@ void convert_into(const DtypeInfo& from, const uint8_t* src, size_t n, Tensor& o
   check(from.kind != Kind::Opaque, "'{}': tensor '{}' has dtype {}, which lmkit cannot convert",
         what, name, from.name);
   check(float_target || from.kind == Kind::Int,
-        "'{}': tensor '{}' holds floating-point values ({}); refusing to convert to {}", what,
-        name, from.name, dtype_name(to));
+        "'{}': tensor '{}' holds floating-point values ({}); refusing to convert to {}", what, name,
+        from.name, dtype_name(to));
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* p = src + i * from.size;
     if (float_target) {
@@ -243,8 +256,10 @@ void convert_into(const DtypeInfo& from, const uint8_t* src, size_t n, Tensor& o
         f = float(read_float(from, p));
       } else {
         int64_t v = 0;
-        if (!read_int(from, p, &v)) f = float(load<uint64_t>(p));
-        else f = float(v);
+        if (!read_int(from, p, &v))
+          f = float(load<uint64_t>(p));
+        else
+          f = float(v);
       }
       if (to == DType::F32) {
         std::memcpy(dst + 4 * i, &f, 4);
@@ -258,19 +273,35 @@ void convert_into(const DtypeInfo& from, const uint8_t* src, size_t n, Tensor& o
     bool fits = read_int(from, p, &v);
     int64_t lo = 0, hi = 0;
     switch (to) {
-      case DType::I32: lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max(); break;
-      case DType::U16: lo = 0, hi = 65535; break;
-      case DType::U8: lo = 0, hi = 255; break;
-      default: lo = -128, hi = 127; break;  // I8
+      case DType::I32:
+        lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+        break;
+      case DType::U16:
+        lo = 0, hi = 65535;
+        break;
+      case DType::U8:
+        lo = 0, hi = 255;
+        break;
+      default:
+        lo = -128, hi = 127;
+        break;  // I8
     }
     if (!fits || v < lo || v > hi)
       fail("'{}': tensor '{}': element {} ({}) does not fit in {}", what, name, i,
            fits ? std::to_string(v) : std::to_string(load<uint64_t>(p)), dtype_name(to));
     switch (to) {
-      case DType::I32: store_int<int32_t>(dst, i, v); break;
-      case DType::U16: store_int<uint16_t>(dst, i, v); break;
-      case DType::U8: store_int<uint8_t>(dst, i, v); break;
-      default: store_int<int8_t>(dst, i, v); break;
+      case DType::I32:
+        store_int<int32_t>(dst, i, v);
+        break;
+      case DType::U16:
+        store_int<uint16_t>(dst, i, v);
+        break;
+      case DType::U8:
+        store_int<uint8_t>(dst, i, v);
+        break;
+      default:
+        store_int<int8_t>(dst, i, v);
+        break;
     }
   }
 }
@@ -279,13 +310,20 @@ void convert_into(const DtypeInfo& from, const uint8_t* src, size_t n, Tensor& o
 
 const char* safetensors_dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I32: return "I32";
-    case DType::U16: return "U16";
-    case DType::U8: return "U8";
-    case DType::I8: return "I8";
+    case DType::F32:
+      return "F32";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
+    case DType::I32:
+      return "I32";
+    case DType::U16:
+      return "U16";
+    case DType::U8:
+      return "U8";
+    case DType::I8:
+      return "I8";
   }
   return "?";
 }
@@ -344,9 +382,10 @@ SafetensorsHeader parse_safetensors_header(std::span<const uint8_t> file, const 
       if (e.begin < expected)
         fail("'{}': tensor '{}' (bytes [{}, {})) overlaps tensor '{}' (bytes [{}, {}))", what,
              e.name, e.begin, e.end, prev->name, prev->begin, prev->end);
-      fail("'{}': tensor '{}' starts at byte {} of the data but the bytes before it end at {} "
-           "(the data buffer may not have holes)",
-           what, e.name, e.begin, expected);
+      fail(
+          "'{}': tensor '{}' starts at byte {} of the data but the bytes before it end at {} "
+          "(the data buffer may not have holes)",
+          what, e.name, e.begin, expected);
     }
     expected = e.end;
     prev = &e;
@@ -363,14 +402,16 @@ SafetensorsHeader parse_safetensors_header(std::span<const uint8_t> file, const 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile f;
   f.file_ = MappedFile::open(path);
-  f.header_ = parse_safetensors_header(std::span<const uint8_t>(f.file_->data(), f.file_->size()),
-                                       path);
+  f.header_ =
+      parse_safetensors_header(std::span<const uint8_t>(f.file_->data(), f.file_->size()), path);
   for (size_t i = 0; i < f.header_.entries.size(); ++i)
     f.index_.emplace(f.header_.entries[i].name, i);
   return f;
 }
 
-const std::string& SafetensorsFile::path() const { return file_->path(); }
+const std::string& SafetensorsFile::path() const {
+  return file_->path();
+}
 
 std::vector<std::string> SafetensorsFile::names() const {
   std::vector<std::string> out;
@@ -410,8 +451,8 @@ Tensor SafetensorsFile::get_as(const std::string& name, DType dtype) const {
   check(e.shape.size() <= size_t(Tensor::kMaxDims), "'{}': tensor '{}' has {} dims (lmkit: max {})",
         path(), name, e.shape.size(), Tensor::kMaxDims);
   Tensor out = Tensor::zeros(e.shape, dtype);
-  convert_into(info, file_->data() + header_.data_start + e.begin, size_t(out.numel()), out,
-               path(), name);
+  convert_into(info, file_->data() + header_.data_start + e.begin, size_t(out.numel()), out, path(),
+               name);
   return out;
 }
 
@@ -420,7 +461,8 @@ Tensor SafetensorsFile::get_as(const std::string& name, DType dtype) const {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -437,8 +479,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& path) {
     } else if (fs::exists(dir / "model.safetensors", ec)) {
       file = (dir / "model.safetensors").string();
     } else {
-      fail("directory '{}' holds neither model.safetensors.index.json nor model.safetensors",
-           path);
+      fail("directory '{}' holds neither model.safetensors.index.json nor model.safetensors", path);
     }
   }
 
@@ -478,10 +519,14 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& path) {
     for (const auto& [s, idx] : shard_index) {
       for (const auto& e : c.shards_[idx].entries()) {
         auto it = shard_of_name.find(e.name);
-        check(it != shard_of_name.end(), "'{}': shard '{}' holds tensor '{}' which the weight_map "
-              "does not list", file, s, e.name);
-        check(it->second == s, "'{}': shard '{}' holds tensor '{}' which the weight_map assigns "
-              "to '{}'", file, s, e.name, it->second);
+        check(it != shard_of_name.end(),
+              "'{}': shard '{}' holds tensor '{}' which the weight_map "
+              "does not list",
+              file, s, e.name);
+        check(it->second == s,
+              "'{}': shard '{}' holds tensor '{}' which the weight_map assigns "
+              "to '{}'",
+              file, s, e.name, it->second);
       }
     }
     for (const auto& [name, s] : shard_of_name)
@@ -506,7 +551,9 @@ const SafetensorsEntry& SafetensorsCheckpoint::entry(const std::string& name) co
   return shard_of(name).entry(name);
 }
 
-Tensor SafetensorsCheckpoint::get(const std::string& name) const { return shard_of(name).get(name); }
+Tensor SafetensorsCheckpoint::get(const std::string& name) const {
+  return shard_of(name).get(name);
+}
 
 Tensor SafetensorsCheckpoint::get_as(const std::string& name, DType dtype) const {
   return shard_of(name).get_as(name, dtype);

@@ -8,11 +8,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "lmkit/core/error.h"
 #include "lmkit/io/atomic_file.h"
@@ -86,10 +85,18 @@ Tensor iota_tensor(const Tensor::Shape& shape, DType dtype, float scale = 1.0f) 
   for (size_t i = 0; i < v.size(); ++i) {
     int64_t x = int64_t(i) * 3 - 5;
     switch (dtype) {
-      case DType::I32: t.data<int32_t>()[i] = int32_t(x * 1000003); break;
-      case DType::U16: t.data<uint16_t>()[i] = uint16_t(i * 977); break;
-      case DType::U8: t.data<uint8_t>()[i] = uint8_t(i * 37); break;
-      default: t.data<int8_t>()[i] = int8_t(x); break;
+      case DType::I32:
+        t.data<int32_t>()[i] = int32_t(x * 1000003);
+        break;
+      case DType::U16:
+        t.data<uint16_t>()[i] = uint16_t(i * 977);
+        break;
+      case DType::U8:
+        t.data<uint8_t>()[i] = uint8_t(i * 37);
+        break;
+      default:
+        t.data<int8_t>()[i] = int8_t(x);
+        break;
     }
   }
   return t;
@@ -154,7 +161,8 @@ TEST_F(SafetensorsTest, ByteExactAgainstReferenceLayout) {
   ASSERT_EQ(header.size(), 64u);  // a multiple of 8: no padding
   EXPECT_EQ(slurp(p), image(header, f32_bytes({0, 1, 2, 3, 4, 5})));
 
-  write_safetensors(p, std::vector<std::pair<std::string, Tensor>>{{"attn0", t.reshape({1, 1, 2, 3})}});
+  write_safetensors(
+      p, std::vector<std::pair<std::string, Tensor>>{{"attn0", t.reshape({1, 1, 2, 3})}});
   header = R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})";
   EXPECT_EQ(slurp(p), image(header + std::string(7, ' '), f32_bytes({0, 1, 2, 3, 4, 5})));
 
@@ -168,9 +176,8 @@ TEST_F(SafetensorsTest, ByteExactAgainstReferenceLayout) {
 TEST_F(SafetensorsTest, ReadsHandBuiltFileInAnyHeaderOrder) {
   // Header order differs from data order; padding spaces; data starts unaligned (header
   // length 61), so views would be misaligned and are copied instead.
-  std::string h =
-      R"({"b":{"dtype":"I32","shape":[2],"data_offsets":[8,16]},)"
-      R"("a":{"shape":[2],"dtype":"F32","data_offsets":[0,8],"extra":1}})";
+  std::string h = R"({"b":{"dtype":"I32","shape":[2],"data_offsets":[8,16]},)"
+                  R"("a":{"shape":[2],"dtype":"F32","data_offsets":[0,8],"extra":1}})";
   std::string data = f32_bytes({1.5f, -2.0f});
   int32_t ints[2] = {7, -9};
   data.append(reinterpret_cast<char*>(ints), 8);
@@ -296,8 +303,8 @@ TEST_F(SafetensorsTest, MalformedHeadersGiveClearErrors) {
   }
   expect_open_error(std::string("\x20\0\0\0\0\0\0\0{}", 10), {"runs past the end"});
   expect_open_error("abc", {"too short"});
-  expect_open_error(image("  {}", ""), {"not a JSON object"});   // must start with '{'
-  expect_open_error(image("{}\n", ""), {"not a JSON object"});   // padding is spaces only
+  expect_open_error(image("  {}", ""), {"not a JSON object"});  // must start with '{'
+  expect_open_error(image("{}\n", ""), {"not a JSON object"});  // padding is spaces only
   expect_open_error(image(std::string("{}\0", 3), ""), {"not a JSON object"});
   expect_open_error(image("[1, 2]", ""), {"not a JSON object"});
   expect_open_error(image("{\"t\":}", ""), {"not valid JSON"});
@@ -324,11 +331,10 @@ TEST_F(SafetensorsTest, MalformedHeadersGiveClearErrors) {
                     {"file truncated"});
   expect_open_error(image(one(R"({"dtype":"F32","shape":[2],"data_offsets":[8,16]})"), d8),
                     {"'t'", "holes"});
-  expect_open_error(
-      image(one(R"({"dtype":"F32","shape":[4294967296,4294967296,4294967296],)"
-                R"("data_offsets":[0,8]})"),
-            d8),
-      {"'t'", "overflows"});
+  expect_open_error(image(one(R"({"dtype":"F32","shape":[4294967296,4294967296,4294967296],)"
+                              R"("data_offsets":[0,8]})"),
+                          d8),
+                    {"'t'", "overflows"});
   expect_open_error(
       image(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0,99999999999999999999]})"), d8),
       {"'t'", "non-negative integer"});
@@ -342,9 +348,9 @@ TEST_F(SafetensorsTest, MalformedHeadersGiveClearErrors) {
                           R"("a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})",
                           d8),
                     {"duplicate key \"a\""});
-  expect_open_error(image(one(R"({"dtype":"U8","dtype":"I8","shape":[8],"data_offsets":[0,8]})"),
-                          d8),
-                    {"duplicate key \"dtype\""});
+  expect_open_error(
+      image(one(R"({"dtype":"U8","dtype":"I8","shape":[8],"data_offsets":[0,8]})"), d8),
+      {"duplicate key \"dtype\""});
   expect_open_error(image(R"({"__metadata__":{"n":1}})", ""), {"not a string"});
   expect_open_error(image(R"({"__metadata__":[]})", ""), {"__metadata__"});
   expect_open_error(image("{\"t\":" + std::string(100, '[') + std::string(100, ']') + "}", ""),
@@ -389,9 +395,9 @@ TEST_F(SafetensorsTest, ShardedCheckpoint) {
                     L{{"a", a}, {"b", b}});
   write_safetensors((dir_ / "ck" / "model-00002-of-00002.safetensors").string(), L{{"c", c}});
   auto index = [&](const std::string& weight_map) {
-    write_file_atomic((dir_ / "ck" / "model.safetensors.index.json").string(),
-                      R"({"metadata": {"total_size": 34, "format": "pt"}, "weight_map": )" +
-                          weight_map + "}");
+    write_file_atomic(
+        (dir_ / "ck" / "model.safetensors.index.json").string(),
+        R"({"metadata": {"total_size": 34, "format": "pt"}, "weight_map": )" + weight_map + "}");
   };
   index(R"({"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
             "c": "model-00002-of-00002.safetensors"})");
@@ -518,9 +524,10 @@ TEST(ModelFixtures, LoadThroughTheLoaderAndAreConsistent) {
     const double clip = tr.at("grad_clip"), lr = tr.at("lr"), min_lr = tr.at("min_lr");
     for (int s = 0; s < steps; ++s) {
       (norms[s] > clip ? clipped : unclipped) = true;
-      double want = s < warmup ? lr * (s + 1) / warmup
-                               : min_lr + 0.5 * (1 + std::cos(M_PI * (s - warmup) / (steps - warmup))) *
-                                              (lr - min_lr);
+      double want = s < warmup
+                        ? lr * (s + 1) / warmup
+                        : min_lr + 0.5 * (1 + std::cos(M_PI * (s - warmup) / (steps - warmup))) *
+                                       (lr - min_lr);
       EXPECT_NEAR(lrs[s], want, 1e-7 * lr) << "step " << s;
     }
     EXPECT_TRUE(clipped && unclipped) << "fixture should exercise both clipping branches";

@@ -45,10 +45,14 @@ bool is_text_utf8(const uint8_t* s, size_t n) {
     }
     int len;
     uint32_t cp;
-    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07;
-    else return false;
+    if ((c & 0xe0) == 0xc0)
+      len = 2, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+      len = 3, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+      len = 4, cp = c & 0x07;
+    else
+      return false;
     if (i + size_t(len) > n) return false;
     for (int k = 1; k < len; ++k) {
       if ((s[i + k] & 0xc0) != 0x80) return false;
@@ -88,16 +92,19 @@ TokenFormat parse_token_format(const std::string& name) {
 
 const char* token_format_name(TokenFormat f) {
   switch (f) {
-    case TokenFormat::Auto: return "auto";
-    case TokenFormat::LlmC: return "llmc";
-    case TokenFormat::RawU16: return "u16";
-    case TokenFormat::Text: return "text";
+    case TokenFormat::Auto:
+      return "auto";
+    case TokenFormat::LlmC:
+      return "llmc";
+    case TokenFormat::RawU16:
+      return "u16";
+    case TokenFormat::Text:
+      return "text";
   }
   return "?";
 }
 
-TokenData TokenData::open(const std::string& path, const Tokenizer* tokenizer,
-                          TokenFormat format) {
+TokenData TokenData::open(const std::string& path, const Tokenizer* tokenizer, TokenFormat format) {
   std::shared_ptr<const MappedFile> file = MappedFile::open(path);
   const uint8_t* data = file->data();
   const size_t size = file->size();
@@ -105,10 +112,14 @@ TokenData TokenData::open(const std::string& path, const Tokenizer* tokenizer,
   if (format == TokenFormat::Auto) {
     const int32_t first = size >= 4 ? load_i32(data) : 0;
     const std::string ext = lower_extension(path);
-    if (first == kMagicGpt2 || first == kMagicLlama3) format = TokenFormat::LlmC;
-    else if (ext == ".bin") format = TokenFormat::RawU16;
-    else if (ext == ".txt" || ext == ".text" || ext == ".md") format = TokenFormat::Text;
-    else format = is_text_utf8(data, size) ? TokenFormat::Text : TokenFormat::RawU16;
+    if (first == kMagicGpt2 || first == kMagicLlama3)
+      format = TokenFormat::LlmC;
+    else if (ext == ".bin")
+      format = TokenFormat::RawU16;
+    else if (ext == ".txt" || ext == ".text" || ext == ".md")
+      format = TokenFormat::Text;
+    else
+      format = is_text_utf8(data, size) ? TokenFormat::Text : TokenFormat::RawU16;
   }
 
   auto src = std::make_shared<Source>();
@@ -120,8 +131,7 @@ TokenData TokenData::open(const std::string& path, const Tokenizer* tokenizer,
       check(size >= kHeaderBytes,
             "'{}' is not an llm.c token file: {} bytes, shorter than the 1024-byte header", path,
             size);
-      const int32_t magic = load_i32(data), version = load_i32(data + 4),
-                    n = load_i32(data + 8);
+      const int32_t magic = load_i32(data), version = load_i32(data + 4), n = load_i32(data + 8);
       check(magic == kMagicGpt2 || magic == kMagicLlama3,
             "'{}' is not an llm.c token file: magic {} (expected {} or {})", path, magic,
             kMagicGpt2, kMagicLlama3);
@@ -153,14 +163,15 @@ TokenData TokenData::open(const std::string& path, const Tokenizer* tokenizer,
       break;
     case TokenFormat::Text: {
       check(tokenizer != nullptr, "'{}' is read as text, which needs a tokenizer", path);
-      src->ids = tokenizer->encode(
-          std::string_view(reinterpret_cast<const char*>(data), size), /*add_special=*/false);
+      src->ids = tokenizer->encode(std::string_view(reinterpret_cast<const char*>(data), size),
+                                   /*add_special=*/false);
       for (int32_t id : src->ids)
         check(id >= 0, "tokenizer produced a negative id ({}) for '{}'", id, path);
       count = src->ids.size();
       break;
     }
-    case TokenFormat::Auto: break;  // resolved above
+    case TokenFormat::Auto:
+      break;  // resolved above
   }
   TokenData t;
   t.src_ = std::move(src);
@@ -191,8 +202,8 @@ int32_t TokenData::operator[](size_t i) const {
 }
 
 void TokenData::copy(size_t begin, size_t n, int32_t* out) const {
-  check(begin <= size() && n <= size() - begin,
-        "tokens [{}, {}) out of range ({} tokens in '{}')", begin, begin + n, size(), name());
+  check(begin <= size() && n <= size() - begin, "tokens [{}, {}) out of range ({} tokens in '{}')",
+        begin, begin + n, size(), name());
   if (n == 0) return;
   const Source& s = *src_;
   const size_t first = begin_ + begin;
@@ -271,7 +282,9 @@ std::pair<TokenData, TokenData> TokenData::split(double val_fraction) const {
   return {slice(0, n - n_val), slice(n - n_val, n)};
 }
 
-TokenFormat TokenData::format() const { return src_ ? src_->format : TokenFormat::Text; }
+TokenFormat TokenData::format() const {
+  return src_ ? src_->format : TokenFormat::Text;
+}
 
 const std::string& TokenData::name() const {
   static const std::string empty = "<empty>";

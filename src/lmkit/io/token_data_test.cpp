@@ -124,8 +124,8 @@ TEST_F(TokenDataTest, LlmcHeaderValidation) {
   expect_error(write("d.bin", llmc_image(20240520, 1, -1, four)), TokenFormat::Auto, "negative");
   expect_error(write("e.bin", llmc_image(20240801, 1, 2, four)), TokenFormat::Auto,
                "must have version 7");
-  expect_error(write("f.bin", llmc_image(20240520, 1, 4, four).substr(0, 1000)),
-               TokenFormat::Auto, "shorter than the 1024-byte header");
+  expect_error(write("f.bin", llmc_image(20240520, 1, 4, four).substr(0, 1000)), TokenFormat::Auto,
+               "shorter than the 1024-byte header");
   expect_error(write("g.bin", llmc_image(12345, 1, 4, four)), TokenFormat::LlmC, "magic 12345");
   // A valid llm.c file is recognised whatever its extension.
   TokenData t = TokenData::open(write("h.tokens", llmc_image(20240520, 1, 4, four)));
@@ -203,8 +203,8 @@ TEST_F(TokenDataTest, SplitAndSlice) {
 }
 
 TEST(TokenFormat, Names) {
-  for (TokenFormat f : {TokenFormat::Auto, TokenFormat::LlmC, TokenFormat::RawU16,
-                        TokenFormat::Text})
+  for (TokenFormat f :
+       {TokenFormat::Auto, TokenFormat::LlmC, TokenFormat::RawU16, TokenFormat::Text})
     EXPECT_EQ(parse_token_format(token_format_name(f)), f);
   EXPECT_THROW(parse_token_format("csv"), Error);
 }
