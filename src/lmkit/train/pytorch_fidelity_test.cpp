@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "lmkit/core/graph.h"
 #include "lmkit/io/safetensors.h"
@@ -80,7 +81,20 @@ TEST_P(PyTorchFidelity, LogitsLossGradientsAndFiveSteps) {
   float ref_loss = fx.get_as("loss", DType::F32).to_vector()[0];
   EXPECT_NEAR(loss, ref_loss, 1e-5 * std::fabs(ref_loss)) << "loss";
   g.backward(io.loss);
+  // Parameters whose exact gradient is zero (GPT-2's key bias: it shifts every score of a
+  // softmax row equally). Both sides hold rounding noise there, so they are checked against
+  // an absolute bound, and their AdamW trajectories (noise amplified to lr-sized steps that
+  // change no output) are not compared.
+  std::set<std::string> zero_grad;
+  for (const auto& n : meta.value("zero_grad_params", json::array())) zero_grad.insert(n.get<std::string>());
+  double max_grad = 0;
+  for (auto& p : model.params())
+    for (float v : p.grad.to_vector()) max_grad = std::max(max_grad, std::fabs(double(v)));
   for (auto& p : model.params()) {
+    if (zero_grad.count(p.name)) {
+      for (float v : p.grad.to_vector()) EXPECT_LT(std::fabs(v), 1e-6 * max_grad) << p.name;
+      continue;
+    }
     double e = rel_err(p.grad.to_vector(), fx.get_as("grad." + p.name, DType::F32).to_vector());
     EXPECT_LT(e, 1e-4) << "gradient of " << p.name;
   }
@@ -100,6 +114,7 @@ TEST_P(PyTorchFidelity, LogitsLossGradientsAndFiveSteps) {
     opt.step(lr_at(s, N, tr["lr"], tr["min_lr"], W));
   }
   for (auto& p : model.params()) {
+    if (zero_grad.count(p.name)) continue;
     double e = rel_err(p.value.to_vector(), fx.get_as("after5." + p.name, DType::F32).to_vector());
     EXPECT_LT(e, 1e-4) << "after 5 steps: " << p.name;
   }
