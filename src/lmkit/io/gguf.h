@@ -97,8 +97,11 @@ class Value {
   std::string to_string(size_t max_items = 6) const;
 
   bool operator==(const Value& o) const;
+  // A scalar's bytes, zero-extended to 64 bits (what the file stores, little-endian).
+  uint64_t scalar_bits() const { return bits_; }
 
  private:
+  static Value from_bits(ValueType t, uint64_t bits);
   ValueType type_ = ValueType::U8;
   uint64_t bits_ = 0;        // scalars: the value's bytes (zero-extended)
   std::string str_;          // String
