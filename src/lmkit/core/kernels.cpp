@@ -20,9 +20,12 @@ namespace detail {
 
 const KernelTable& table_for(Isa isa) {
   switch (isa) {
-    case Isa::Avx512: return avx512_table();
-    case Isa::Avx2: return avx2_table();
-    case Isa::Scalar: break;
+    case Isa::Avx512:
+      return avx512_table();
+    case Isa::Avx2:
+      return avx2_table();
+    case Isa::Scalar:
+      break;
   }
   return scalar_table();
 }
@@ -57,8 +60,8 @@ double decimal_of(float x) {
 }
 }  // namespace
 
-AdamwCoefs adamw_coefs(float lr, float beta1, float beta2, float eps, float weight_decay,
-                       int64_t t, float grad_scale) {
+AdamwCoefs adamw_coefs(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
+                       float grad_scale) {
   const double lr_d = decimal_of(lr), b1 = decimal_of(beta1), b2 = decimal_of(beta2);
   const double wd = decimal_of(weight_decay);
   const double bc1 = 1.0 - std::pow(b1, static_cast<double>(t));
@@ -84,7 +87,8 @@ const float* rope_cos_sin(const float* inv_freq, int64_t half, int64_t pos_end) 
   };
   thread_local Cache cache;
   if (cache.inv_freq.size() != static_cast<size_t>(half) ||
-      std::memcmp(cache.inv_freq.data(), inv_freq, static_cast<size_t>(half) * sizeof(float)) != 0) {
+      std::memcmp(cache.inv_freq.data(), inv_freq, static_cast<size_t>(half) * sizeof(float)) !=
+          0) {
     cache.inv_freq.assign(inv_freq, inv_freq + half);
     cache.rows = 0;
   }
@@ -118,7 +122,9 @@ const float* rope_cos_sin(const float* inv_freq, int64_t half, int64_t pos_end) 
 
 namespace {
 
-const detail::KernelTable& table() { return detail::table_for(active_isa()); }
+const detail::KernelTable& table() {
+  return detail::table_for(active_isa());
+}
 
 void check_nonneg(const char* kernel, int64_t a, int64_t b = 0, int64_t c = 0, int64_t d = 0) {
   check(a >= 0 && b >= 0 && c >= 0 && d >= 0, "{}: negative size", kernel);
@@ -132,8 +138,8 @@ void embedding_forward(float* out, const int32_t* ids, const float* wte, const f
   table().embedding_forward(out, ids, wte, wpe, B, T, C);
 }
 
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids,
-                        int64_t B, int64_t T, int64_t C) {
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids, int64_t B,
+                        int64_t T, int64_t C) {
   check_nonneg("embedding_backward", B, T, C);
   table().embedding_backward(dwte, dwpe, dout, ids, B, T, C);
 }
@@ -151,8 +157,8 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
   table().layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, C);
 }
 
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N,
-                     int64_t C, float eps) {
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                     float eps) {
   check_nonneg("rmsnorm_forward", N, C);
   table().rmsnorm_forward(out, rstd, x, w, N, C, eps);
 }
@@ -199,8 +205,8 @@ void rope_forward(float* x, int64_t B, int64_t T, int64_t H, int64_t hs, const f
   table().rope(x, B, T, H, hs, cs, false);
 }
 
-void rope_backward(float* dx, int64_t B, int64_t T, int64_t H, int64_t hs,
-                   const float* inv_freq, int64_t pos0) {
+void rope_backward(float* dx, int64_t B, int64_t T, int64_t H, int64_t hs, const float* inv_freq,
+                   int64_t pos0) {
   check_rope("rope_backward", B, T, H, hs, pos0);
   if (B * T * H == 0) return;
   const float* cs = detail::rope_cos_sin(inv_freq, hs / 2, pos0 + T) + pos0 * hs;
@@ -256,8 +262,8 @@ void softmax_forward(float* out, const float* x, int64_t N, int64_t V) {
   table().softmax_forward(out, x, N, V);
 }
 
-void cross_entropy_forward_backward(float* losses, float* logits, const int32_t* targets,
-                                    int64_t N, int64_t V, float grad_scale) {
+void cross_entropy_forward_backward(float* losses, float* logits, const int32_t* targets, int64_t N,
+                                    int64_t V, float grad_scale) {
   check_nonneg("cross_entropy_forward_backward", N, V);
   for (int64_t n = 0; n < N; ++n)
     check(targets[n] < V, "cross_entropy: target {} at row {} is not below the vocab size {}",

@@ -21,8 +21,8 @@ namespace lmkit::kernels {
 void embedding_forward(float* out, const int32_t* ids, const float* wte, const float* wpe,
                        int64_t B, int64_t T, int64_t C);
 // dwte[ids[b,t],:] += dout[b,t,:]; dwpe[t,:] += sum_b dout[b,t,:] (if dwpe).
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids,
-                        int64_t B, int64_t T, int64_t C);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids, int64_t B,
+                        int64_t T, int64_t C);
 
 // LayerNorm (Ba et al. 2016): out = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps),
 // biased variance. out, x (N,C); w, b (C) (b may be null); mean, rstd (N) saved for backward
@@ -30,13 +30,12 @@ void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
 void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
-                        const float* w, const float* mean, const float* rstd, int64_t N,
-                        int64_t C);
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
 
 // RMSNorm (Zhang & Sennrich 2019): out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps).
 // out, x (N,C); w (C); rstd (N) (may be null in forward when no backward follows).
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N,
-                     int64_t C, float eps);
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                     float eps);
 void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
                       const float* rstd, int64_t N, int64_t C);
 
@@ -58,8 +57,8 @@ void rope_forward(float* x, int64_t B, int64_t T, int64_t H, int64_t hs, const f
                   int64_t pos0);
 // The inverse rotation of dx in place (the transpose of the forward rotation); it does not
 // accumulate.
-void rope_backward(float* dx, int64_t B, int64_t T, int64_t H, int64_t hs,
-                   const float* inv_freq, int64_t pos0);
+void rope_backward(float* dx, int64_t B, int64_t T, int64_t H, int64_t hs, const float* inv_freq,
+                   int64_t pos0);
 // inv_freq[i] = theta^(-2i/hs), with Llama-3.1 frequency scaling when scale_factor > 0
 // (Meta llama-models `apply_scaling`: factor, low/high_freq_factor, original context).
 void rope_inv_freq(float* inv_freq, int64_t hs, double theta, double scale_factor,
@@ -72,8 +71,8 @@ void softmax_forward(float* out, const float* x, int64_t N, int64_t V);
 // dloss/dlogits = (softmax(logits) - onehot(target)) * grad_scale, so the N*V
 // probabilities exist once. losses (N) get -log softmax(logits)[target]. Targets < 0 are
 // ignored (loss 0, gradient 0); targets >= V throw lmkit::Error. losses may be null.
-void cross_entropy_forward_backward(float* losses, float* logits, const int32_t* targets,
-                                    int64_t N, int64_t V, float grad_scale);
+void cross_entropy_forward_backward(float* losses, float* logits, const int32_t* targets, int64_t N,
+                                    int64_t V, float grad_scale);
 
 // AdamW (Loshchilov & Hutter 2019, decoupled decay; PyTorch torch.optim.AdamW):
 // m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)

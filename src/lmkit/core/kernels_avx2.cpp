@@ -12,6 +12,8 @@ namespace {
 constexpr KernelTable kTable = make_table<simd::Avx2>();
 }  // namespace
 
-const KernelTable& avx2_table() { return kTable; }
+const KernelTable& avx2_table() {
+  return kTable;
+}
 
 }  // namespace lmkit::kernels::detail

@@ -12,6 +12,8 @@ namespace {
 constexpr KernelTable kTable = make_table<simd::Avx512>();
 }  // namespace
 
-const KernelTable& avx512_table() { return kTable; }
+const KernelTable& avx512_table() {
+  return kTable;
+}
 
 }  // namespace lmkit::kernels::detail

@@ -30,8 +30,12 @@ constexpr int64_t kBlock = 256;
 // Per-thread partial rows are padded to this many floats (64 bytes): no false sharing.
 constexpr int64_t kPad = 16;
 
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+inline int64_t imin(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+inline int64_t round_up(int64_t a, int64_t m) {
+  return (a + m - 1) / m * m;
+}
 
 // Calls f(tid, begin, end) for a static split of [0, n) over the pool, on every thread
 // (ranges may be empty), or f(0, 0, n) on the calling thread alone when n * cost is small.
@@ -163,8 +167,8 @@ void embedding_forward(float* out, const int32_t* ids, const float* wte, const f
 // tokens in order for its own channels, so each dwte/dwpe element is summed in token order
 // whatever the thread count (deterministic, no partial buffers).
 template <class S>
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids,
-                        int64_t B, int64_t T, int64_t C) {
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids, int64_t B,
+                        int64_t T, int64_t C) {
   const int64_t slices = (C + kPad - 1) / kPad;
   run_split(slices, B * T * kPad, [&](int, int64_t sb, int64_t se) {
     if (sb >= se) return;
@@ -189,16 +193,18 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
     for (int64_t n = nb; n < ne; ++n) {
       const float* xr = x + n * C;
       float* o = out + n * C;
-      const float m = sum_over<S>(C, [&](auto tag, int64_t i) {
-                        using X = decltype(tag);
-                        return X::load(xr + i);
-                      }) /
+      const float m = sum_over<S>(C,
+                                  [&](auto tag, int64_t i) {
+                                    using X = decltype(tag);
+                                    return X::load(xr + i);
+                                  }) /
                       static_cast<float>(C);
-      const float var = sum_over<S>(C, [&](auto tag, int64_t i) {
-                          using X = decltype(tag);
-                          const auto d = X::sub(X::load(xr + i), X::set1(m));
-                          return X::mul(d, d);
-                        }) /
+      const float var = sum_over<S>(C,
+                                    [&](auto tag, int64_t i) {
+                                      using X = decltype(tag);
+                                      const auto d = X::sub(X::load(xr + i), X::set1(m));
+                                      return X::mul(d, d);
+                                    }) /
                         static_cast<float>(C);
       const float s = 1.0f / __builtin_sqrtf(var + eps);
       if (b) {
@@ -220,12 +226,11 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
   });
 }
 
-// Sums the per-thread partial rows part[t * stride + (0..len)] for t < used into part
-// (thread order), then adds the total into y (if y).
+// Sums the per-thread partial rows part[t * stride + (0..len)], t < used, into the first
+// one, in thread order (deterministic for a given thread count).
 template <class S>
-void reduce_partials(float* y, float* part, int used, int64_t stride, int64_t len) {
+void reduce_partials(float* part, int used, int64_t stride, int64_t len) {
   for (int t = 1; t < used; ++t) acc_row<S>(part, part + t * stride, len);
-  if (y) acc_row<S>(y, part, len);
 }
 
 // llm.c layernorm_backward: with xhat = (x - mean) rstd and g = w dout,
@@ -268,24 +273,25 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
     }
   });
   // Partial t holds [dw | db] in 2*Cp floats.
-  reduce_partials<S>(nullptr, part, used, 2 * Cp, 2 * Cp);
+  reduce_partials<S>(part, used, 2 * Cp, 2 * Cp);
   acc_row<S>(dw, part, C);
   if (db) acc_row<S>(db, part + Cp, C);
 }
 
 // Llama RMSNorm (HF LlamaRMSNorm): out = (x rstd) w.
 template <class S>
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N,
-                     int64_t C, float eps) {
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                     float eps) {
   run_split(N, C, [&](int, int64_t nb, int64_t ne) {
     for (int64_t n = nb; n < ne; ++n) {
       const float* xr = x + n * C;
       float* o = out + n * C;
-      const float ms = sum_over<S>(C, [&](auto tag, int64_t i) {
-                         using X = decltype(tag);
-                         const auto v = X::load(xr + i);
-                         return X::mul(v, v);
-                       }) /
+      const float ms = sum_over<S>(C,
+                                   [&](auto tag, int64_t i) {
+                                     using X = decltype(tag);
+                                     const auto v = X::load(xr + i);
+                                     return X::mul(v, v);
+                                   }) /
                        static_cast<float>(C);
       const float s = 1.0f / __builtin_sqrtf(ms + eps);
       for_each_vec<S>(0, C, [&](auto tag, int64_t i) {
@@ -327,7 +333,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
       });
     }
   });
-  reduce_partials<S>(nullptr, part, used, Cp, Cp);
+  reduce_partials<S>(part, used, Cp, Cp);
   acc_row<S>(dw, part, C);
 }
 
@@ -335,7 +341,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 
 // GELU, tanh form: 0.5 x (1 + tanh(u)) = x sigmoid(2u) with u = sqrt(2/pi)(x + 0.044715 x^3)
 // (the identity 1 + tanh(u) = 2 sigmoid(2u) avoids the cancellation of 1 + tanh for u << 0).
-constexpr float kGeluK2 = 1.5957691216057308f;         // 2 sqrt(2/pi)
+constexpr float kGeluK2 = 1.5957691216057308f;               // 2 sqrt(2/pi)
 constexpr float kGeluK2C = 1.5957691216057308f * 0.044715f;  // 2 sqrt(2/pi) 0.044715
 // exp argument clamp in backward passes: keeps e = e^-z finite so s (1 - s) = e s^2 is not
 // inf * 0; beyond it the terms are < 1e-34 anyway.
@@ -467,8 +473,8 @@ void softmax_forward(float* out, const float* x, int64_t N, int64_t V) {
 // Per row: m = max, s = sum e^(x - m) (read only), loss = log s + m - x[target] (in double),
 // then one pass overwrites the row with (e^(x - m) / s - onehot) * grad_scale.
 template <class S>
-void cross_entropy_forward_backward(float* losses, float* logits, const int32_t* targets,
-                                    int64_t N, int64_t V, float grad_scale) {
+void cross_entropy_forward_backward(float* losses, float* logits, const int32_t* targets, int64_t N,
+                                    int64_t V, float grad_scale) {
   run_split(N, 4 * V, [&](int, int64_t nb, int64_t ne) {
     for (int64_t n = nb; n < ne; ++n) {
       float* row = logits + n * V;
@@ -617,7 +623,8 @@ void dropout(float* y, const float* x, int64_t n, float p, uint64_t seed) {
   run_elems(n, [&](int64_t b, int64_t e) {
     auto one = [&](auto tag, int64_t i) {
       using X = decltype(tag);
-      const auto v = X::keep_if(dropout_hash<X>(k, i), k.thr, X::mul(X::load(x + i), X::set1(k.scale)));
+      const auto v =
+          X::keep_if(dropout_hash<X>(k, i), k.thr, X::mul(X::load(x + i), X::set1(k.scale)));
       X::store(y + i, kBackward ? X::add(X::load(y + i), v) : v);
     };
     int64_t i = b;

@@ -7,6 +7,8 @@ namespace {
 constexpr KernelTable kTable = make_table<simd::Scalar>();
 }  // namespace
 
-const KernelTable& scalar_table() { return kTable; }
+const KernelTable& scalar_table() {
+  return kTable;
+}
 
 }  // namespace lmkit::kernels::detail

@@ -12,10 +12,10 @@ namespace lmkit::kernels::detail {
 
 // The f32 scalar factors of one AdamW step (see adamw_coefs()).
 struct AdamwCoefs {
-  float decay;         // 1 - lr wd
+  float decay;  // 1 - lr wd
   float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float neg_step;      // -lr / (1 - beta1^t)
-  float bc2_sqrt;      // sqrt(1 - beta2^t)
+  float neg_step;  // -lr / (1 - beta1^t)
+  float bc2_sqrt;  // sqrt(1 - beta2^t)
   float eps;
   float grad_scale;
 };
@@ -25,15 +25,15 @@ struct KernelTable {
                             int64_t B, int64_t T, int64_t C);
   void (*embedding_backward)(float* dwte, float* dwpe, const float* dout, const int32_t* ids,
                              int64_t B, int64_t T, int64_t C);
-  void (*layernorm_forward)(float* out, float* mean, float* rstd, const float* x,
-                            const float* w, const float* b, int64_t N, int64_t C, float eps);
-  void (*layernorm_backward)(float* dx, float* dw, float* db, const float* dout,
-                             const float* x, const float* w, const float* mean,
-                             const float* rstd, int64_t N, int64_t C);
+  void (*layernorm_forward)(float* out, float* mean, float* rstd, const float* x, const float* w,
+                            const float* b, int64_t N, int64_t C, float eps);
+  void (*layernorm_backward)(float* dx, float* dw, float* db, const float* dout, const float* x,
+                             const float* w, const float* mean, const float* rstd, int64_t N,
+                             int64_t C);
   void (*rmsnorm_forward)(float* out, float* rstd, const float* x, const float* w, int64_t N,
                           int64_t C, float eps);
-  void (*rmsnorm_backward)(float* dx, float* dw, const float* dout, const float* x,
-                           const float* w, const float* rstd, int64_t N, int64_t C);
+  void (*rmsnorm_backward)(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                           const float* rstd, int64_t N, int64_t C);
   void (*gelu_forward)(float* out, const float* x, int64_t n);
   void (*gelu_backward)(float* dx, const float* x, const float* dout, int64_t n);
   void (*swiglu_forward)(float* out, const float* gate, const float* up, int64_t n);
@@ -68,8 +68,8 @@ const KernelTable& table_for(Isa isa);
 // hyperparameters arrive as f32, so each is first widened to the shortest decimal that
 // rounds to it (0.9f -> 0.9, what the config or Python literal held): then 1 - beta1 is
 // 0.1f as in torch, not 1 - 0.9f = 0.10000002f.
-AdamwCoefs adamw_coefs(float lr, float beta1, float beta2, float eps, float weight_decay,
-                       int64_t t, float grad_scale);
+AdamwCoefs adamw_coefs(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
+                       float grad_scale);
 
 // cos and sin of the RoPE angles for positions 0 .. pos_end-1: row p holds
 // cos(p * inv_freq[i]) for i < half, then sin(...), with the angle the f32 product

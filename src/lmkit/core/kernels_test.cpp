@@ -8,13 +8,12 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -40,7 +39,9 @@ std::vector<Isa> all_isas() {
   return v;
 }
 
-std::string name(Isa isa) { return std::string(isa_name(isa)); }
+std::string name(Isa isa) {
+  return std::string(isa_name(isa));
+}
 
 Vec randn(size_t n, uint64_t seed, float scale = 1.0f, float shift = 0.0f) {
   std::mt19937_64 rng(seed);
@@ -50,7 +51,9 @@ Vec randn(size_t n, uint64_t seed, float scale = 1.0f, float shift = 0.0f) {
   return v;
 }
 
-DVec to_d(const Vec& v) { return DVec(v.begin(), v.end()); }
+DVec to_d(const Vec& v) {
+  return DVec(v.begin(), v.end());
+}
 
 // Uses n threads for its lifetime, then goes back to the default.
 struct Threads {
@@ -67,8 +70,8 @@ void expect_close(const Vec& got, const DVec& want, double rtol, double atol,
     const double err = std::fabs(double(got[i]) - want[i]);
     if (!(err <= atol + rtol * std::fabs(want[i]))) {
       if (++bad <= 5)
-        ADD_FAILURE() << what << " [" << i << "]: got " << got[i] << " want " << want[i]
-                      << " (err " << err << ")";
+        ADD_FAILURE() << what << " [" << i << "]: got " << got[i] << " want " << want[i] << " (err "
+                      << err << ")";
     }
   }
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.size() << " out of tolerance";
@@ -92,7 +95,8 @@ void compare_isas(const Runner& run, double rtol, double atol, const std::string
   const Vec ref = run(detail::scalar_table());
   for (Isa isa : all_isas()) {
     if (isa == Isa::Scalar) continue;
-    expect_close(run(detail::table_for(isa)), ref, rtol, atol, what + " " + name(isa) + " vs scalar");
+    expect_close(run(detail::table_for(isa)), ref, rtol, atol,
+                 what + " " + name(isa) + " vs scalar");
   }
 }
 
@@ -122,8 +126,8 @@ void check_gradient(DVec theta, const std::function<double(const DVec&)>& L, con
     const double numeric = (lp - lm) / (2 * h);
     if (!(std::fabs(numeric - analytic[j]) <= tol * (std::fabs(numeric) + scale))) {
       if (++bad <= 5)
-        ADD_FAILURE() << what << " d/dtheta[" << j << "]: analytic " << analytic[j]
-                      << " numeric " << numeric;
+        ADD_FAILURE() << what << " d/dtheta[" << j << "]: analytic " << analytic[j] << " numeric "
+                      << numeric;
     }
   }
   EXPECT_EQ(bad, 0) << what;
@@ -184,7 +188,9 @@ double ref_gelu(double x) {
   return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
-double ref_silu(double g) { return g / (1.0 + std::exp(-g)); }
+double ref_silu(double g) {
+  return g / (1.0 + std::exp(-g));
+}
 
 // HF apply_rotary_pos_emb with the f32 angle (pos0 + t) * inv_freq[i].
 DVec ref_rope(const DVec& x, int64_t B, int64_t T, int64_t H, int64_t hs, const Vec& inv_freq,
@@ -250,7 +256,8 @@ TEST(KernelsMath, ExpIsAccurateOnEveryIsa) {
     Vec y(x.size());
     detail::table_for(isa).exp(y.data(), x.data(), int64_t(x.size()));
     double worst = 0;
-    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, ulps(y[i], std::exp(double(x[i]))));
+    for (size_t i = 0; i < x.size(); ++i)
+      worst = std::max(worst, ulps(y[i], std::exp(double(x[i]))));
     EXPECT_LE(worst, 2.0) << name(isa);
     // Special values: overflow to +inf, flush to 0, NaN propagates, e^0 = 1 exactly.
     const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -277,7 +284,8 @@ TEST(KernelsMath, TanhIsAccurateOnEveryIsa) {
     Vec y(x.size());
     detail::table_for(isa).tanh(y.data(), x.data(), int64_t(x.size()));
     double worst = 0;
-    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, ulps(y[i], std::tanh(double(x[i]))));
+    for (size_t i = 0; i < x.size(); ++i)
+      worst = std::max(worst, ulps(y[i], std::tanh(double(x[i]))));
     EXPECT_LE(worst, 4.0) << name(isa);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     Vec s = {INFINITY, -INFINITY, nan, -0.0f};
@@ -297,7 +305,12 @@ struct EmbeddingCase {
   std::vector<int32_t> ids;
   Vec wte, wpe;
   EmbeddingCase(int64_t B_, int64_t T_, int64_t C_, int64_t V_, uint64_t seed)
-      : B(B_), T(T_), C(C_), V(V_), ids(B_ * T_), wte(randn(V_ * C_, seed)),
+      : B(B_),
+        T(T_),
+        C(C_),
+        V(V_),
+        ids(B_ * T_),
+        wte(randn(V_ * C_, seed)),
         wpe(randn(T_ * C_, seed + 1)) {
     std::mt19937 rng{uint32_t(seed)};
     // Few distinct ids, so rows repeat and the backward must accumulate.
@@ -312,7 +325,8 @@ TEST(Kernels, EmbeddingForwardMatchesReference) {
       DVec want(e.B * e.T * C);
       for (int64_t n = 0; n < e.B * e.T; ++n)
         for (int64_t c = 0; c < C; ++c)
-          want[n * C + c] = double(e.wte[e.ids[n] * C + c]) + (pos ? e.wpe[(n % e.T) * C + c] : 0.0);
+          want[n * C + c] =
+              double(e.wte[e.ids[n] * C + c]) + (pos ? e.wpe[(n % e.T) * C + c] : 0.0);
       for (Isa isa : all_isas()) {
         Vec out(want.size());
         detail::table_for(isa).embedding_forward(out.data(), e.ids.data(), e.wte.data(),
@@ -329,8 +343,8 @@ TEST(Kernels, EmbeddingBackwardMatchesFiniteDifferences) {
   for (Isa isa : all_isas()) {
     Vec dwte = randn(e.wte.size(), 9), dwpe = randn(e.wpe.size(), 10);
     const Vec dwte0 = dwte, dwpe0 = dwpe;
-    detail::table_for(isa).embedding_backward(dwte.data(), dwpe.data(), r.data(), e.ids.data(),
-                                              e.B, e.T, e.C);
+    detail::table_for(isa).embedding_backward(dwte.data(), dwpe.data(), r.data(), e.ids.data(), e.B,
+                                              e.T, e.C);
     // L(wte, wpe) = sum r * out.
     auto L = [&](const DVec& th) {
       double s = 0;
@@ -383,7 +397,8 @@ TEST(Kernels, LayernormForwardMatchesReference) {
     const DVec bd = to_d(b);
     DVec mean(N), rstd(N);
     for (bool bias : {true, false}) {
-      const DVec want = ref_layernorm(to_d(x), to_d(w), bias ? &bd : nullptr, N, C, 1e-5, &mean, &rstd);
+      const DVec want =
+          ref_layernorm(to_d(x), to_d(w), bias ? &bd : nullptr, N, C, 1e-5, &mean, &rstd);
       for (Isa isa : all_isas()) {
         Vec out(N * C), m(N), s(N);
         detail::table_for(isa).layernorm_forward(out.data(), m.data(), s.data(), x.data(), w.data(),
@@ -408,8 +423,8 @@ TEST(Kernels, LayernormBackwardMatchesFiniteDifferences) {
                         1e-5f);
     Vec dx = randn(N * C, 35), dw = randn(C, 36), db = randn(C, 37);
     const Vec dx0 = dx, dw0 = dw, db0 = db;
-    t.layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(),
-                         mean.data(), rstd.data(), N, C);
+    t.layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(),
+                         rstd.data(), N, C);
     const DVec rd = to_d(r);
     auto L = [&](const DVec& th) {
       const DVec xs(th.begin(), th.begin() + N * C), ws(th.begin() + N * C, th.begin() + N * C + C),
@@ -429,8 +444,8 @@ TEST(Kernels, LayernormIsasAgreeAndAreDeterministic) {
     const Vec d = randn(N * C, 44);
     Runner run = [&](const KernelTable& t) {
       Vec out(N * C), mean(N), rstd(N), dx(N * C, 0.1f), dw(C, 0.2f), db(C, 0.3f);
-      t.layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N,
-                          C, 1e-5f);
+      t.layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C,
+                          1e-5f);
       t.layernorm_backward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(),
                            mean.data(), rstd.data(), N, C);
       return concat({out, mean, rstd, dx, dw, db});
@@ -492,8 +507,7 @@ TEST(Kernels, RmsnormBackwardMatchesFiniteDifferences) {
       const DVec xs(th.begin(), th.begin() + N * C), ws(th.begin() + N * C, th.end());
       return dot(rd, ref_rmsnorm(xs, ws, N, C, 1e-6));
     };
-    check_gradient(to_d(concat({x, w})), L,
-                   concat({minus(dx, dx0), minus(dw, dw0)}), 1e-4,
+    check_gradient(to_d(concat({x, w})), L, concat({minus(dx, dx0), minus(dw, dw0)}), 1e-4,
                    "rmsnorm_backward " + name(isa));
   }
 }
@@ -563,8 +577,7 @@ TEST(Kernels, SwigluMatchesReferenceAndFiniteDifferences) {
       for (int64_t i = 0; i < n; ++i) s += r[i] * ref_silu(th[i]) * th[n + i];
       return s;
     };
-    check_gradient(to_d(concat({g, u})), L,
-                   concat({minus(dg, dg0), minus(du, du0)}), 1e-4,
+    check_gradient(to_d(concat({g, u})), L, concat({minus(dg, dg0), minus(du, du0)}), 1e-4,
                    "swiglu_backward " + name(isa));
   }
 }
@@ -743,7 +756,7 @@ TEST(Kernels, CrossEntropyMatchesLogSoftmax) {
     for (Isa isa : all_isas()) {
       Vec g = x, l(N, -7.0f);
       detail::table_for(isa).cross_entropy_forward_backward(l.data(), g.data(), targets.data(), N,
-                                                             V, gs);
+                                                            V, gs);
       const std::string what = "cross_entropy V=" + std::to_string(V) + " " + name(isa);
       expect_close(l, losses, 1e-6, 1e-6, what + " loss");
       DVec want(N * V);
@@ -809,7 +822,8 @@ TEST(Kernels, CrossEntropyRejectsTargetsOutOfRange) {
 TEST(Kernels, AdamwMatchesDoubleReference) {
   const int64_t n = 771;
   const float lr = 3e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, gs = 0.5f;
-  const Vec p0 = randn(n, 191), g1 = randn(n, 192), g2 = randn(n, 193, 0.1f), g3 = randn(n, 194, 10.f);
+  const Vec p0 = randn(n, 191), g1 = randn(n, 192), g2 = randn(n, 193, 0.1f),
+            g3 = randn(n, 194, 10.f);
   for (Isa isa : all_isas()) {
     Vec p = p0, m(n, 0.0f), v(n, 0.0f);
     DVec pd = to_d(p0), md(n, 0.0), vd(n, 0.0);

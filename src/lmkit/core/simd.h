@@ -34,7 +34,7 @@ namespace {
 constexpr float kExpHi = 89.0f;   // clamp: e^89 overflows to +inf through the scaling
 constexpr float kExpLo = -87.6f;  // clamp: keeps n >= -126 so the 2^(n-1) bits are valid
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693359375f;      // ln 2 = kLn2Hi + kLn2Lo, kLn2Hi has 9 bits
+constexpr float kLn2Hi = 0.693359375f;  // ln 2 = kLn2Hi + kLn2Lo, kLn2Hi has 9 bits
 constexpr float kLn2Lo = -2.12194440e-4f;
 constexpr float kExpP0 = 1.9875691500e-4f;
 constexpr float kExpP1 = 1.3981999507e-3f;
@@ -241,15 +241,17 @@ struct Avx2 {
   static U umul(U a, uint32_t m) {
     return _mm256_mullo_epi32(a, _mm256_set1_epi32(static_cast<int>(m)));
   }
-  static U uadd(U a, uint32_t b) { return _mm256_add_epi32(a, _mm256_set1_epi32(static_cast<int>(b))); }
+  static U uadd(U a, uint32_t b) {
+    return _mm256_add_epi32(a, _mm256_set1_epi32(static_cast<int>(b)));
+  }
   template <int k>
   static U ushr(U a) {
     return _mm256_srli_epi32(a, k);
   }
   static V keep_if(U h, uint32_t thr, V a) {
     // (h >> 8) < 2^24, so a signed compare is exact: keep where (h >> 8) > thr - 1.
-    const __m256i m = _mm256_cmpgt_epi32(_mm256_srli_epi32(h, 8),
-                                         _mm256_set1_epi32(static_cast<int>(thr) - 1));
+    const __m256i m =
+        _mm256_cmpgt_epi32(_mm256_srli_epi32(h, 8), _mm256_set1_epi32(static_cast<int>(thr) - 1));
     return _mm256_and_ps(a, _mm256_castsi256_ps(m));
   }
 
@@ -350,22 +352,25 @@ struct Avx512 {
   }
 
   static U index(uint32_t base) {
-    return _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(base)),
-                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    return _mm512_add_epi32(
+        _mm512_set1_epi32(static_cast<int>(base)),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   }
   static U uset1(uint32_t a) { return _mm512_set1_epi32(static_cast<int>(a)); }
   static U uxor(U a, U b) { return _mm512_xor_si512(a, b); }
   static U umul(U a, uint32_t m) {
     return _mm512_mullo_epi32(a, _mm512_set1_epi32(static_cast<int>(m)));
   }
-  static U uadd(U a, uint32_t b) { return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b))); }
+  static U uadd(U a, uint32_t b) {
+    return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b)));
+  }
   template <int k>
   static U ushr(U a) {
     return _mm512_srli_epi32(a, k);
   }
   static V keep_if(U h, uint32_t thr, V a) {
-    const __mmask16 m = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(h, 8),
-                                                _mm512_set1_epi32(static_cast<int>(thr)));
+    const __mmask16 m =
+        _mm512_cmpge_epu32_mask(_mm512_srli_epi32(h, 8), _mm512_set1_epi32(static_cast<int>(thr)));
     return _mm512_maskz_mov_ps(m, a);
   }
 
