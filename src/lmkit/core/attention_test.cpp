@@ -34,8 +34,8 @@ struct Shape {
 // Several tiles and partial tiles, grouped-query heads, head sizes that are and are not
 // multiples of the SIMD widths (and one that spans more vectors than one register block).
 const std::vector<Shape> kShapes = {
-    {1, 1, 1, 1, 12},   {2, 7, 4, 2, 12}, {1, 64, 6, 1, 48}, {2, 130, 4, 2, 64},
-    {1, 130, 6, 1, 48}, {1, 33, 2, 2, 7}, {1, 70, 2, 1, 80}, {1, 45, 4, 4, 128},
+    {1, 1, 1, 1, 12}, {2, 7, 4, 2, 12},  {1, 64, 6, 1, 48},  {2, 130, 4, 2, 64}, {1, 130, 6, 1, 48},
+    {1, 33, 2, 2, 7}, {1, 70, 2, 1, 80}, {1, 45, 4, 4, 128}, {1, 257, 2, 2, 64}, {1, 100, 3, 3, 20},
 };
 
 struct Inputs {
