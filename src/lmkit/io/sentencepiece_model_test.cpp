@@ -8,6 +8,7 @@
 
 #include "lmkit/core/error.h"
 #include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/tokenizer/unigram.h"
 
 namespace lmkit {
 namespace {
@@ -47,6 +48,41 @@ TEST(SentencePieceModel, Llama2MatchesSentencepiece) { check_cases("spm_llama2_c
 TEST(SentencePieceModel, UnigramNfkcMatchesSentencepiece) { check_cases("spm_unigram_nfkc_cases.json"); }
 TEST(SentencePieceModel, BpeIdentityMatchesSentencepiece) { check_cases("spm_bpe_identity_cases.json"); }
 TEST(SentencePieceModel, CharMatchesSentencepiece) { check_cases("spm_char_cases.json"); }
+
+// UnigramModel with HF semantics (every piece in the lattice, f64 scores, fuse_unk,
+// byte fallback) against HF tokenizers' Unigram behind a Metaspace pre-tokenizer
+// (make_wordpiece_fixtures.js), on the pieces of the fixture Unigram model.
+TEST(SentencePieceModel, UnigramHfSemanticsMatchesHfTokenizers) {
+  const SpmModelSpec spec = parse_sentencepiece_model(read_file(fixture("spm_unigram_nfkc.model")), "unigram");
+  std::vector<std::pair<std::string, double>> pieces;
+  for (const auto& p : spec.pieces) pieces.emplace_back(p.piece, p.score);
+  UnigramOptions o;
+  o.unk_id = 0;
+  o.byte_fallback = true;
+  const UnigramModel model(std::move(pieces), {}, o);
+  const json doc = json::parse(read_file(fixture("spm_unigram_hf_cases.json")));
+  const std::string space = "\xe2\x96\x81";
+  int n = 0;
+  for (const json& c : doc["cases"]) {
+    // HF Metaspace (prepend_scheme "always", split): ' ' -> U+2581, a leading U+2581
+    // added, a new word before every U+2581.
+    const std::string text = c["text"];
+    std::string meta;
+    for (char ch : text) meta += ch == ' ' ? space : std::string(1, ch);
+    if (!meta.empty() && meta.compare(0, space.size(), space) != 0) meta = space + meta;
+    std::vector<int32_t> ids;
+    size_t pos = 0;
+    while (pos < meta.size()) {
+      size_t next = meta.find(space, pos + 1);
+      if (next == std::string::npos) next = meta.size();
+      model.encode(std::string_view(meta).substr(pos, next - pos), ids);
+      pos = next;
+    }
+    EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>()) << "case " << n << ": " << text.substr(0, 80);
+    ++n;
+  }
+  EXPECT_GT(n, 40);
+}
 
 TEST(SentencePieceModel, Llama2Fields) {
   const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
@@ -89,7 +125,7 @@ TEST(SentencePieceModel, MalformedFilesAreErrors) {
   expect_error(serialize_sentencepiece_model(s), "duplicate piece");
   // Charsmap blob of wrong size.
   s.pieces = {{"<unk>", 0, SpmPieceType::kUnknown}, {"a", -1, SpmPieceType::kNormal}};
-  s.normalizer.precompiled_charsmap = std::string("\xff\xff\x00\x00abc", 7);
+  s.normalizer.precompiled_charsmap = std::string("\xff\xff\x00\x00" "abc", 7);
   expect_error(serialize_sentencepiece_model(s), "charsmap");
   EXPECT_THROW(load_sentencepiece_model("/nonexistent/x.model"), Error);
 }

@@ -139,25 +139,28 @@ void UnigramModel::encode(std::string_view text, std::vector<int32_t>& ids) cons
   size_t i = 0;
   while (i < path.size()) {
     Span s = path[i++];
-    if (s.id < 0 || s.id == options_.unk_id) {
-      // A run of unknown characters (fused when fuse_unk).
-      if (options_.fuse_unk && options_.unk_id >= 0) {
-        while (i < path.size() && path[i].id == options_.unk_id) s.length += path[i++].length;
-      }
-      const std::string_view w = text.substr(s.begin, s.length);
-      if (options_.byte_fallback) {
-        bool all = true;
-        for (char c : w) all = all && byte_ids_[static_cast<uint8_t>(c)] >= 0;
-        if (all) {
-          for (char c : w) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
-          continue;
-        }
-      }
-      check(options_.unk_id >= 0, "unigram model: unknown text \"{}\" and no unk_id", w);
-      ids.push_back(options_.unk_id);
+    if (options_.fuse_unk && options_.unk_id >= 0 && s.id == options_.unk_id) {
+      // A run of unknown nodes (including a literal match of the unk piece) is one string.
+      while (i < path.size() && path[i].id == options_.unk_id) s.length += path[i++].length;
+    }
+    const std::string_view w = text.substr(s.begin, s.length);
+    // HF looks every piece string up in the vocabulary; unknown strings fall back to
+    // bytes (when every <0xNN> piece exists), else to unk_id.
+    const int32_t id = s.id >= 0 && s.id != options_.unk_id ? s.id : map_->find(w);
+    if (id >= 0) {
+      ids.push_back(id);
       continue;
     }
-    ids.push_back(s.id);
+    if (options_.byte_fallback) {
+      bool all = true;
+      for (char c : w) all = all && byte_ids_[static_cast<uint8_t>(c)] >= 0;
+      if (all) {
+        for (char c : w) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
+        continue;
+      }
+    }
+    check(options_.unk_id >= 0, "unigram model: unknown text \"{}\" and no unk_id", w);
+    ids.push_back(options_.unk_id);
   }
 }
 
