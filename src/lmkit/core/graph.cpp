@@ -1,7 +1,9 @@
 #include "lmkit/core/graph.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "lmkit/core/attention.h"
 #include "lmkit/core/error.h"
@@ -12,13 +14,17 @@ namespace lmkit {
 
 namespace k = kernels;
 
-Var Graph::add_node(std::string op, Tensor::Shape shape, bool requires_grad, DType dtype) {
+Var Graph::add_node(std::string op, Tensor::Shape shape, std::vector<Var> inputs, DType dtype) {
   check(!allocated_, "graph: op '{}' recorded after allocate()", op);
   Node n;
   n.op = std::move(op);
   n.shape = std::move(shape);
   n.dtype = dtype;
-  n.requires_grad = requires_grad;
+  for (Var in : inputs) {
+    if (!in.defined()) continue;
+    n.inputs.push_back(in.id);
+    n.requires_grad = n.requires_grad || needs_grad(in);
+  }
   nodes_.push_back(std::move(n));
   return Var{int(nodes_.size()) - 1};
 }
@@ -31,8 +37,9 @@ Var Graph::parameter(Tensor value, Tensor grad) {
     check(grad.shape() == value.shape() && grad.dtype() == DType::F32 && grad.is_contiguous(),
           "graph: parameter gradient shape {} does not match {}", grad.shape_str(),
           value.shape_str());
-  Var v = add_node("parameter", value.shape(), grad.defined());
+  Var v = add_node("parameter", value.shape(), {});
   Node& n = node(v);
+  n.requires_grad = grad.defined();
   n.leaf = true;
   n.value = std::move(value);
   n.grad = std::move(grad);
@@ -40,7 +47,7 @@ Var Graph::parameter(Tensor value, Tensor grad) {
 }
 
 Var Graph::input(const Tensor::Shape& shape, DType dtype) {
-  Var v = add_node("input", shape, false, dtype);
+  Var v = add_node("input", shape, {}, dtype);
   node(v).leaf = true;
   node(v).value = Tensor::zeros(shape, dtype);
   return v;
@@ -100,7 +107,7 @@ Var Graph::embedding(Var ids, Var wte, Var wpe) {
     check(ps.size() == 2 && ps[1] == C && ps[0] >= T,
           "embedding: position table {} too small for T={}", ps[0], T);
   }
-  Var out = add_node("embedding", {B, T, C}, needs_grad(wte) || needs_grad(wpe));
+  Var out = add_node("embedding", {B, T, C}, {wte, wpe});
   node(out).fwd = [=, this] {
     const int32_t* id = node(ids).value.data<int32_t>();
     for (int64_t i = 0; i < B * T; ++i)
@@ -125,7 +132,7 @@ Var Graph::linear(Var x, Var w, Var b) {
   if (b.defined()) check(shape(b) == Tensor::Shape{N}, "linear: bias must be ({})", N);
   auto os = xs;
   os.back() = N;
-  Var out = add_node("linear", os, needs_grad(x) || needs_grad(w) || needs_grad(b));
+  Var out = add_node("linear", os, {x, w, b});
   node(out).fwd = [=, this] {
     linear_forward(val(out), node(x).value.data<float>(), node(w).value.data<float>(),
                    b.defined() ? node(b).value.data<float>() : nullptr, M, K, N);
@@ -143,7 +150,7 @@ Var Graph::linear(Var x, Var w, Var b) {
 Var Graph::layernorm(Var x, Var w, Var b, float eps) {
   int64_t N = rows(x), C = cols(x);
   check(shape(w) == Tensor::Shape{C}, "layernorm: weight must be ({})", C);
-  Var out = add_node("layernorm", shape(x), needs_grad(x) || needs_grad(w) || needs_grad(b));
+  Var out = add_node("layernorm", shape(x), {x, w, b});
   Node& n = node(out);
   n.saved_shapes = {{N}, {N}};
   n.fwd = [=, this] {
@@ -170,7 +177,7 @@ Var Graph::rmsnorm_grouped(Var x, Var w, int64_t group, float eps) {
         cols(x));
   check(shape(w) == Tensor::Shape{group}, "rmsnorm: weight must be ({})", group);
   int64_t N = total / group, C = group;
-  Var out = add_node("rmsnorm", shape(x), needs_grad(x) || needs_grad(w));
+  Var out = add_node("rmsnorm", shape(x), {x, w});
   Node& n = node(out);
   n.saved_shapes = {{N}};
   n.fwd = [=, this] {
@@ -190,7 +197,7 @@ Var Graph::rmsnorm(Var x, Var w, float eps) { return rmsnorm_grouped(x, w, cols(
 
 Var Graph::gelu(Var x) {
   int64_t n = numel_of(shape(x));
-  Var out = add_node("gelu", shape(x), needs_grad(x));
+  Var out = add_node("gelu", shape(x), {x});
   node(out).fwd = [=, this] { k::gelu_forward(val(out), node(x).value.data<float>(), n); };
   node(out).bwd = [=, this] {
     k::gelu_backward(grad_acc(x), node(x).value.data<float>(), grad_in(out), n);
@@ -201,7 +208,7 @@ Var Graph::gelu(Var x) {
 Var Graph::swiglu(Var gate, Var up) {
   check(shape(gate) == shape(up), "swiglu: gate and up shapes differ");
   int64_t n = numel_of(shape(gate));
-  Var out = add_node("swiglu", shape(gate), needs_grad(gate) || needs_grad(up));
+  Var out = add_node("swiglu", shape(gate), {gate, up});
   node(out).fwd = [=, this] {
     k::swiglu_forward(val(out), node(gate).value.data<float>(), node(up).value.data<float>(), n);
   };
@@ -217,7 +224,7 @@ Var Graph::rope(Var x, int64_t n_heads, const float* inv_freq) {
   check(s.size() == 3 && s[2] % n_heads == 0 && (s[2] / n_heads) % 2 == 0,
         "rope: x must be (B,T,H*hs) with even hs");
   int64_t B = s[0], T = s[1], H = n_heads, hs = s[2] / n_heads, n = numel_of(s);
-  Var out = add_node("rope", s, needs_grad(x));
+  Var out = add_node("rope", s, {x});
   node(out).fwd = [=, this] {
     float* o = val(out);
     std::memcpy(o, node(x).value.data<float>(), size_t(n) * 4);
@@ -249,7 +256,7 @@ Var Graph::attention(Var q, Var kk, Var v, int64_t n_head, int64_t n_kv_head) {
   int64_t B = qs[0], T = qs[1], hs = qs[2] / n_head;
   check(hs * n_head == qs[2] && hs * n_kv_head == ks[2], "attention: head sizes do not match");
   float scale = 1.0f / std::sqrt(float(hs));
-  Var out = add_node("attention", qs, needs_grad(q) || needs_grad(kk) || needs_grad(v));
+  Var out = add_node("attention", qs, {q, kk, v});
   node(out).saved_shapes = {{B, n_head, T}};
   // QK^T and PV over the causal triangle: 2 * (2*hs) per (query, key) pair and head.
   double fwd_flops = 4.0 * double(hs) * double(n_head) * double(B) * double(T) * double(T + 1) / 2;
@@ -272,7 +279,7 @@ Var Graph::attention(Var q, Var kk, Var v, int64_t n_head, int64_t n_kv_head) {
 Var Graph::add(Var a, Var b) {
   check(shape(a) == shape(b), "add: shapes differ");
   int64_t n = numel_of(shape(a));
-  Var out = add_node("add", shape(a), needs_grad(a) || needs_grad(b));
+  Var out = add_node("add", shape(a), {a, b});
   node(out).fwd = [=, this] {
     k::add(val(out), node(a).value.data<float>(), node(b).value.data<float>(), n);
   };
@@ -295,7 +302,7 @@ Var Graph::dropout(Var x, float p) {
   check(p >= 0 && p < 1, "dropout probability {} is outside [0, 1)", p);
   if (p == 0) return x;
   int64_t n = numel_of(shape(x));
-  Var out = add_node("dropout", shape(x), needs_grad(x));
+  Var out = add_node("dropout", shape(x), {x});
   int id = out.id;
   // Each dropout node draws an independent mask: mix the node id into the seed.
   auto node_seed = [this, id] { return seed_ * 0x9E3779B97F4A7C15ull + uint64_t(id) * 0xD1B54A32D192ED03ull; };
@@ -316,7 +323,7 @@ Var Graph::cross_entropy(Var logits, Var targets) {
   int64_t N = rows(logits), V = cols(logits);
   check(numel_of(shape(targets)) == N && node(targets).dtype == DType::I32,
         "cross_entropy: targets must be {} int32 values", N);
-  Var out = add_node("cross_entropy", {1}, needs_grad(logits));
+  Var out = add_node("cross_entropy", {1}, {logits});
   node(out).saved_shapes = {{N}};
   if (needs_grad(logits)) node(logits).grad_alias = true;
   node(out).fwd = [=, this] {
@@ -345,20 +352,66 @@ void Graph::allocate() {
     if (n.leaf) continue;
     n.value = Tensor::zeros(n.shape, n.dtype);
     activation_bytes_ += n.value.nbytes();
-    if (n.requires_grad) {
-      if (n.grad_alias) {
-        n.grad = n.value;
-      } else {
-        n.grad = Tensor::zeros(n.shape, DType::F32);
-        activation_bytes_ += n.grad.nbytes();
-      }
-    }
+    if (n.requires_grad && n.grad_alias) n.grad = n.value;
     for (auto& s : n.saved_shapes) {
       n.saved.push_back(Tensor::zeros(s, DType::F32));
       activation_bytes_ += n.saved.back().nbytes();
     }
   }
+  plan_gradients();
   allocated_ = true;
+}
+
+// Activation gradients share buffers. Backward runs nodes in reverse order, so in backward
+// time t(i) = (n-1-i) the gradient of node i is live from the backward of its last consumer
+// (the first writer) through its own backward. Intervals are packed greedily (interval
+// graph colouring by start time, best-fitting free buffer), which keeps only the gradients
+// of the current layer or so alive instead of one per activation.
+void Graph::plan_gradients() {
+  const int n = int(nodes_.size());
+  std::vector<int> last_consumer(size_t(n), -1);
+  for (int i = 0; i < n; ++i)
+    for (int in : nodes_[size_t(i)].inputs) last_consumer[size_t(in)] = std::max(last_consumer[size_t(in)], i);
+  struct Interval {
+    int node, start, end;
+    int64_t numel;
+  };
+  std::vector<Interval> iv;
+  for (int i = 0; i < n; ++i) {
+    const Node& nd = nodes_[size_t(i)];
+    if (nd.leaf || !nd.requires_grad || nd.grad_alias) continue;
+    int end = n - 1 - i;
+    int start = last_consumer[size_t(i)] >= 0 ? n - 1 - last_consumer[size_t(i)] : end;
+    iv.push_back({i, start, end, nd.value.numel()});
+  }
+  std::sort(iv.begin(), iv.end(), [](const Interval& a, const Interval& b) {
+    return a.start < b.start || (a.start == b.start && a.node < b.node);
+  });
+  std::multimap<int64_t, Tensor> free;                  // numel -> 1-D buffer
+  std::vector<std::pair<int, Tensor>> active;           // (end, buffer)
+  for (const Interval& v : iv) {
+    // A buffer is free once its owner's own backward (time `end`) is strictly past.
+    for (size_t k = 0; k < active.size();) {
+      if (active[k].first < v.start) {
+        free.emplace(active[k].second.numel(), active[k].second);
+        active[k] = active.back();
+        active.pop_back();
+      } else {
+        ++k;
+      }
+    }
+    Tensor buf;
+    if (auto it = free.lower_bound(v.numel); it != free.end()) {
+      buf = it->second;
+      free.erase(it);
+    } else {
+      buf = Tensor::zeros({v.numel});
+      activation_bytes_ += buf.nbytes();
+    }
+    Node& nd = nodes_[size_t(v.node)];
+    nd.grad = buf.slice(0, 0, v.numel).reshape(nd.shape);
+    active.emplace_back(v.end, buf);
+  }
 }
 
 void Graph::forward() {

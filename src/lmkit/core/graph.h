@@ -8,7 +8,8 @@
 // graph). Parameters are leaves whose value and gradient tensors belong to the caller
 // (gradients accumulate, so micro-batches add up until the caller zeroes them).
 //
-// Gradient buffers are written, not zeroed-then-added, by their first writer in a backward
+// Activation-gradient buffers are shared between nodes whose gradients are never alive at
+// the same time (plan_gradients). Gradient buffers are written, not zeroed-then-added, by their first writer in a backward
 // pass (GEMM beta = 0, copy instead of add); only kernels that can only accumulate get a
 // zeroed buffer. This avoids a memset of every activation gradient per step.
 #pragma once
@@ -99,11 +100,16 @@ class Graph {
     bool grad_alias = false;  // grad lives in value's buffer (logits under cross_entropy)
     bool grad_written = false;  // set during backward once a first writer filled grad
     std::function<void()> fwd, bwd;
+    std::vector<int> inputs;    // node ids this node reads (for gradient liveness)
     std::vector<Tensor> saved;  // per-op saved statistics (mean/rstd, lse, losses)
     std::vector<Tensor::Shape> saved_shapes;
     std::string op;
   };
-  Var add_node(std::string op, Tensor::Shape shape, bool requires_grad, DType dtype = DType::F32);
+  // A node computed from `inputs` (undefined Vars are skipped); it requires a gradient when
+  // any input does.
+  Var add_node(std::string op, Tensor::Shape shape, std::vector<Var> inputs,
+               DType dtype = DType::F32);
+  void plan_gradients();
   Node& node(Var v) { return nodes_.at(size_t(v.id)); }
   bool needs_grad(Var v) const { return v.defined() && nodes_[size_t(v.id)].requires_grad; }
   int64_t rows(Var v) const;  // product of all dims but the last

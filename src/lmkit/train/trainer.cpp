@@ -242,6 +242,10 @@ int train(TrainOptions o, bool resume, const Tokenizer* text_tokenizer) {
   auto io = model.build(g, B, T, /*with_loss=*/true);
   g.set_loss_scale(1.0f / float(A));
   g.allocate();
+  if (start_step == 0 || o.progress)
+    fmt::print("model: {} ({} parameters), batch {}x{}x{}, activations {:.0f} MB, {} threads\n",
+               o.model.arch, model.num_params(), A, B, T, double(g.activation_bytes()) / 1e6,
+               num_threads());
   int32_t* ids = g.tensor(io.ids).data<int32_t>();
   int32_t* tgt = g.tensor(io.targets).data<int32_t>();
   std::vector<int32_t> scratch(size_t(T + 1));
