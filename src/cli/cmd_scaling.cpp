@@ -339,7 +339,9 @@ int run_fit(const Options& o) {
     for (const RunData& rd : runs) {
       if (!rd.usable) continue;
       double N = rd.points.back().params;
-      plot::Series s{std::filesystem::path(rd.dir).filename().string(), {}, {}};
+      std::filesystem::path name = rd.dir;
+      if (name.filename() == "summary.json") name = name.parent_path();
+      plot::Series s{name.filename().string(), {}, {}};
       for (auto [t, v] : rd.val_curve) {
         s.x.push_back(6 * N * t), s.y.push_back(v);
         cmin = std::min(cmin, 6 * N * t);

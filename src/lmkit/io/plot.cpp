@@ -185,8 +185,12 @@ std::string lines_script(const Figure& f, const TempDir& dir) {
     const char* with = s.style == Style::Lines    ? "lines lw 2"
                        : s.style == Style::Points ? "points pt 7 ps 0.8"
                                                   : "linespoints lw 2 pt 7 ps 0.6";
+    // gnuplot cycles 8 colours; later series also change the dash pattern (solid, dash-dot,
+    // dash-dot-dot) so that up to 24 stay distinguishable. `dashed` series use dashes.
+    const int dash_cycle[3] = {1, 4, 5};
     plot += fmt::format("{}{} using 1:2 with {} lc {} dt {} title {}", i ? ", \\\n  " : "",
-                        quote(file), with, i + 1, s.dashed ? 2 : 1, quote(s.name));
+                        quote(file), with, i % 8 + 1, s.dashed ? 2 : dash_cycle[(i / 8) % 3],
+                        quote(s.name));
   }
   return plot + "\n";
 }
