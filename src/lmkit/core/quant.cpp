@@ -384,24 +384,37 @@ void dot_rows_q4_0_scalar(int64_t n, const uint8_t* w, size_t stride, int64_t nr
     out[r] = dot_q4_0_scalar(n, reinterpret_cast<const block_q4_0*>(w + size_t(r) * stride), x);
 }
 
-float dot_f32_scalar(int64_t n, const float* x, const float* y) {
-  // Eight interleaved partial sums, reduced as the 8-lane SIMD versions reduce them.
-  float acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += x[i + l] * y[i + l];
-  float s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += x[i] * y[i];
-  return s;
+// f32 / f16 / bf16 weight rows against f32 activations: eight interleaved partial sums
+// (the association of the 8-lane SIMD versions, which use FMA and so differ in rounding).
+template <typename T, float (*Load)(T)>
+void dot_rows_float_scalar(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                           const float* x, float* out) {
+  for (int64_t r = 0; r < nrows; ++r) {
+    const T* wr = reinterpret_cast<const T*>(w + size_t(r) * stride);
+    float acc[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) acc[l] += Load(wr[i + l]) * x[i + l];
+    float s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) s += Load(wr[i]) * x[i];
+    out[r] = s;
+  }
 }
+float load_f32(float v) { return v; }
+float load_f16(f16 v) { return f16_to_f32(v); }
+float load_bf16(bf16 v) { return bf16_to_f32(v); }
 
 void quantize_q8_0_scalar(const float* x, block_q8_0* y, int64_t k) { quantize_row_q8_0(x, y, k); }
 
 }  // namespace
 
 const QuantKernels& quant_kernels_scalar() {
-  static const QuantKernels k{quantize_q8_0_scalar, dot_rows_q8_0_scalar, dot_rows_q4_0_scalar,
-                              dot_f32_scalar};
+  static const QuantKernels k{quantize_q8_0_scalar,
+                              dot_rows_q8_0_scalar,
+                              dot_rows_q4_0_scalar,
+                              dot_rows_float_scalar<float, load_f32>,
+                              dot_rows_float_scalar<f16, load_f16>,
+                              dot_rows_float_scalar<bf16, load_bf16>};
   return k;
 }
 
@@ -494,16 +507,32 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
     return;
   }
 
-  // Other types: dequantize a tile of W rows to f32 once, then dot it with every row of x.
+  if (w.type == GgmlType::F32 || w.type == GgmlType::F16 || w.type == GgmlType::BF16) {
+    // Plain float weights: converted in registers inside the dot products.
+    auto dot_rows = w.type == GgmlType::F32   ? kr.dot_rows_f32
+                    : w.type == GgmlType::F16 ? kr.dot_rows_f16
+                                              : kr.dot_rows_bf16;
+    pool.parallel_for(size_t(N), [&](size_t b, size_t e) {
+      for (size_t n0 = b; n0 < e; n0 += size_t(tile)) {
+        const int64_t nt = std::min<int64_t>(tile, int64_t(e - n0));
+        for (int64_t m = 0; m < M; ++m)
+          dot_rows(K, w.row(int64_t(n0)), rb, nt, x + size_t(m) * size_t(K),
+                   y + size_t(m) * size_t(N) + n0);
+      }
+    });
+    return;
+  }
+
+  // k-quants: dequantize a tile of W rows to f32 once, then dot it with every row of x.
   const int64_t ftile = std::max<int64_t>(1, std::min<int64_t>(N, int64_t(kTileBytes / (size_t(K) * 4 + 1))));
   pool.parallel_for(size_t(N), [&](size_t b, size_t e) {
-    std::vector<float> wf(size_t(ftile * K));
+    std::vector<float> wf(static_cast<size_t>(ftile * K));
     for (size_t n0 = b; n0 < e; n0 += size_t(ftile)) {
       const int64_t nt = std::min<int64_t>(ftile, int64_t(e - n0));
       for (int64_t r = 0; r < nt; ++r) dequantize_row(w.type, w.row(int64_t(n0) + r), wf.data() + r * K, K);
       for (int64_t m = 0; m < M; ++m)
-        for (int64_t r = 0; r < nt; ++r)
-          y[size_t(m) * size_t(N) + n0 + size_t(r)] = kr.dot_f32(K, wf.data() + r * K, x + size_t(m) * size_t(K));
+        kr.dot_rows_f32(K, reinterpret_cast<const uint8_t*>(wf.data()), size_t(K) * 4, nt,
+                        x + size_t(m) * size_t(K), y + size_t(m) * size_t(N) + n0);
     }
   });
 }

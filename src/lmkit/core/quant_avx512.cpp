@@ -154,18 +154,50 @@ void dot_rows_q4_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, co
   dot_rows<block_q4_0>(n, w, stride, nrows, x, out);
 }
 
-// f32 dot product, 8 lanes with FMA (the f32 / dequantized weight path is bandwidth-bound).
-float dot_f32(int64_t n, const float* x, const float* y) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
-  float s = hsum256(acc);
-  for (; i < n; ++i) s += x[i] * y[i];
-  return s;
+// Plain float weight rows (f32 / f16 via F16C / bf16 via a 16-bit shift) against f32
+// activations: 16 lanes with FMA per row, R rows sharing each load of x.
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const f16* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16(const bf16* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline float load1(float v) { return v; }
+inline float load1(f16 v) { return _cvtsh_ss(v.bits); }
+inline float load1(bf16 v) {
+  return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(int(uint32_t(v.bits) << 16))));
 }
 
-constexpr QuantKernels kKernels{quantize_q8_0, dot_rows_q8_0, dot_rows_q4_0, dot_f32};
+template <typename T, int R>
+void dot_rows_float_r(int64_t n, const uint8_t* w, size_t stride, const float* x, float* out) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 xv = _mm512_loadu_ps(x + i);
+    for (int r = 0; r < R; ++r)
+      acc[r] = _mm512_fmadd_ps(load16(reinterpret_cast<const T*>(w + size_t(r) * stride) + i), xv, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    const T* wr = reinterpret_cast<const T*>(w + size_t(r) * stride);
+    float s = hsum512(acc[r]);
+    for (int64_t j = i; j < n; ++j) s += load1(wr[j]) * x[j];
+    out[r] = s;
+  }
+}
+
+template <typename T>
+void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const float* x,
+                    float* out) {
+  int64_t r = 0;
+  for (; r + 4 <= nrows; r += 4) dot_rows_float_r<T, 4>(n, w + size_t(r) * stride, stride, x, out + r);
+  for (; r < nrows; ++r) dot_rows_float_r<T, 1>(n, w + size_t(r) * stride, stride, x, out + r);
+}
+
+constexpr QuantKernels kKernels{quantize_q8_0,         dot_rows_q8_0,        dot_rows_q4_0,
+                                dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>};
 
 }  // namespace
 

@@ -18,8 +18,13 @@ struct QuantKernels {
                         const block_q8_0* x, float* out);
   void (*dot_rows_q4_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                         const block_q8_0* x, float* out);
-  // sum_i x[i] * y[i] in f32. x, y (n).
-  float (*dot_f32)(int64_t n, const float* x, const float* y);
+  // out[r] = dot(w row r, x) for f32 / f16 / bf16 weight rows and f32 activations x (n).
+  void (*dot_rows_f32)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                       const float* x, float* out);
+  void (*dot_rows_f16)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                       const float* x, float* out);
+  void (*dot_rows_bf16)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                        const float* x, float* out);
 };
 
 const QuantKernels& quant_kernels_scalar();

@@ -317,6 +317,26 @@ TEST(QuantMatmul, MatchesDequantizedReferenceOnEveryIsaAndType) {
   }
 }
 
+TEST(QuantMatmul, PlainFloatWeightsOfAnyRowLength) {
+  // f32 / f16 / bf16 rows need no blocks: odd lengths exercise the vector tails.
+  for (int64_t K : {1, 7, 37, 100}) {
+    const int64_t M = 3, N = 9;
+    std::vector<float> wv = random_floats(size_t(N * K), uint32_t(K)), x = random_floats(size_t(M * K), 99);
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+      QTensor q = quantize(Tensor::from(wv, {N, K}), t);
+      std::vector<double> mag;
+      std::vector<double> ref = reference_matmul(x, q, M, false, mag);
+      for (Isa isa : isas()) {
+        std::vector<float> y(static_cast<size_t>(M * N));
+        matmul_q(y.data(), x.data(), q, M, isa);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], ref[i], 1e-6 * mag[i] + 1e-30)
+              << ggml_type_name(t) << " " << isa_name(isa) << " K=" << K << " output " << i;
+      }
+    }
+  }
+}
+
 TEST(QuantMatmul, ApproximatesTheUnquantizedProduct) {
   const int64_t M = 3, N = 16, K = 1024;
   std::vector<float> wv = random_floats(size_t(N * K), 21), x = random_floats(size_t(M * K), 22);
