@@ -7,18 +7,18 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "lmkit/core/error.h"
+#include "lmkit/io/atomic_file.h"
 
 extern char** environ;
 
@@ -347,8 +347,6 @@ std::string heatmap_script(const Figure& f, const TempDir& dir) {
   return s;
 }
 
-std::atomic<uint64_t> g_render_counter{0};
-
 }  // namespace
 
 bool gnuplot_available() {
@@ -383,7 +381,9 @@ void render(const Figure& fig, const std::string& png_path) {
     fs::create_directories(out.parent_path(), ec);
     check(!ec, "plot: cannot create directory {}: {}", out.parent_path().string(), ec.message());
   }
-  std::string tmp_png = fmt::format("{}.tmp.{}.{}", png_path, getpid(), g_render_counter++);
+  // gnuplot draws into the private directory; the finished image is then put in place by
+  // io/atomic_file (temporary + fsync + rename), so readers never see a partial PNG.
+  std::string tmp_png = dir.file("figure.png");
 
   std::string s;
   s += fmt::format("set terminal pngcairo size {},{} noenhanced font 'Sans,10'\n", fig.width,
@@ -416,20 +416,14 @@ void render(const Figure& fig, const std::string& png_path) {
          "LMKIT_GNUPLOT to a gnuplot binary",
          gnuplot_binary(), strerror(err));
   if (rc != 0) {
-    fs::remove(tmp_png, ec);
     fail("plot: gnuplot failed (exit {}) drawing {}: {}", rc, png_path, read_tail(log, 800));
   }
   auto size = fs::file_size(tmp_png, ec);
-  if (ec || size == 0) {
-    fs::remove(tmp_png, ec);
-    fail("plot: gnuplot wrote no image for {}: {}", png_path, read_tail(log, 800));
-  }
-  fs::rename(tmp_png, out, ec);
-  if (ec) {
-    std::error_code ec2;
-    fs::remove(tmp_png, ec2);
-    fail("plot: cannot move the image into place at {}: {}", png_path, ec.message());
-  }
+  if (ec || size == 0) fail("plot: gnuplot wrote no image for {}: {}", png_path, read_tail(log, 800));
+  std::ifstream png(tmp_png, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+  check(bytes.size() == size_t(size), "plot: cannot read the image gnuplot wrote");
+  write_file_atomic(png_path, bytes);
 }
 
 }  // namespace lmkit::plot

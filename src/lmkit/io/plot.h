@@ -1,10 +1,10 @@
 // lmkit's one plotting path: a small Figure description rendered to a PNG by gnuplot.
 //
 // gnuplot (Debian package gnuplot-nox, terminal "pngcairo") runs as a child process on a
-// script and data files written to a private temporary directory; the PNG is written next
-// to its destination under a temporary name and renamed into place, so a reader never sees
-// a half-written image. The gnuplot binary is $LMKIT_GNUPLOT when set, else "gnuplot" on
-// PATH; when it is missing render() throws lmkit::Error saying so.
+// script and data files written to a private temporary directory; the finished PNG is put in
+// place with io/atomic_file.h (temporary + fsync + rename), so a reader never sees a
+// half-written image. The gnuplot binary is $LMKIT_GNUPLOT when set, else "gnuplot" on PATH;
+// when it is missing render() throws lmkit::Error saying so.
 //
 // A Figure holds exactly one kind of content:
 //   lines      several named (x, y) series: lines, points or both (loss curves, FLOPs vs context)
