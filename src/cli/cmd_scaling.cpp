@@ -121,6 +121,8 @@ json budget_report(const Options& o) {
     json q = {{"params", o.params}, {"tokens", o.tokens}, {"tokens_per_param", o.tokens / o.params},
               {"compute", c6}, {"chinchilla_loss", law.loss(o.params, o.tokens)},
               {"kaplan_loss_eq_1_5", kap.loss_ND(o.params, o.tokens)},
+              {"kaplan_loss_N_eq_1_1", kap.loss_N(o.params)},
+              {"kaplan_loss_D_eq_1_2", kap.loss_D(o.tokens)},
               {"kaplan_note", "Kaplan's N counts non-embedding parameters"}};
     q["compute_optimal_at_same_compute"] = allocation_json(chinchilla_optimal(law, c6));
     q["loss_excess_over_optimal"] = law.loss(o.params, o.tokens) - chinchilla_optimal(law, c6).loss;
@@ -189,8 +191,10 @@ void print_budget(const json& j) {
                d(g["chinchilla_loss"]), si(d(g["compute_optimal_at_same_compute"]["params"])),
                si(d(g["compute_optimal_at_same_compute"]["tokens"])),
                d(g["compute_optimal_at_same_compute"]["loss"]), d(g["loss_excess_over_optimal"]));
-    fmt::print("  Kaplan L(N, D), Eq. (1.5): {:.4f} (N taken as non-embedding)\n",
-               d(g["kaplan_loss_eq_1_5"]));
+    fmt::print("  Kaplan (N taken as non-embedding): L(N, D) Eq. (1.5) {:.4f}; L(N) Eq. (1.1) "
+               "{:.4f}; L(D) Eq. (1.2) {:.4f}\n",
+               d(g["kaplan_loss_eq_1_5"]), d(g["kaplan_loss_N_eq_1_1"]),
+               d(g["kaplan_loss_D_eq_1_2"]));
   }
   fmt::print("\n{}, next to Approach 3 (closed form):\n", j["table3_source"].get<std::string>());
   fmt::print("  {:>10}{:>12}{:>12}{:>12}  |{:>12}{:>12}\n", "params", "FLOPs", "Gopher", "tokens",
