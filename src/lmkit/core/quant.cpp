@@ -384,6 +384,14 @@ void dot_rows_q4_0_scalar(int64_t n, const uint8_t* w, size_t stride, int64_t nr
     out[r] = dot_q4_0_scalar(n, reinterpret_cast<const block_q4_0*>(w + size_t(r) * stride), x);
 }
 
+// One activation row at a time (the int8 path's arithmetic does not depend on mrows).
+template <void (*DotRows)(int64_t, const uint8_t*, size_t, int64_t, const block_q8_0*, float*)>
+void gemm_rows_scalar(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+                int64_t mrows, float* y, size_t ystride) {
+  for (int64_t m = 0; m < mrows; ++m)
+    DotRows(n, w, stride, nrows, x + size_t(m) * size_t(n / QK8_0), y + size_t(m) * ystride);
+}
+
 // f32 / f16 / bf16 weight rows against f32 activations: eight interleaved partial sums
 // (the association of the 8-lane SIMD versions, which use FMA and so differ in rounding).
 template <typename T, float (*Load)(T)>
@@ -410,8 +418,8 @@ void quantize_q8_0_scalar(const float* x, block_q8_0* y, int64_t k) { quantize_r
 
 const QuantKernels& quant_kernels_scalar() {
   static const QuantKernels k{quantize_q8_0_scalar,
-                              dot_rows_q8_0_scalar,
-                              dot_rows_q4_0_scalar,
+                              gemm_rows_scalar<dot_rows_q8_0_scalar>,
+                              gemm_rows_scalar<dot_rows_q4_0_scalar>,
                               dot_rows_float_scalar<float, load_f32>,
                               dot_rows_float_scalar<f16, load_f16>,
                               dot_rows_float_scalar<bf16, load_bf16>};
@@ -445,14 +453,14 @@ void check_blocks(int64_t n, const char* what) {
 float vec_dot_q8_0_q8_0(int64_t n, const block_q8_0* x, const block_q8_0* y, Isa isa) {
   check_blocks(n, "vec_dot_q8_0_q8_0");
   float out;
-  kernels_for(isa).dot_rows_q8_0(n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, &out);
+  kernels_for(isa).gemm_q8_0(n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, 1, &out, 1);
   return out;
 }
 
 float vec_dot_q4_0_q8_0(int64_t n, const block_q4_0* x, const block_q8_0* y, Isa isa) {
   check_blocks(n, "vec_dot_q4_0_q8_0");
   float out;
-  kernels_for(isa).dot_rows_q4_0(n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, &out);
+  kernels_for(isa).gemm_q4_0(n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, 1, &out, 1);
   return out;
 }
 
@@ -474,6 +482,8 @@ void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t k, Isa isa) {
 namespace {
 // Bytes of W a thread keeps hot while all rows of x pass over it (fits a typical L2).
 constexpr size_t kTileBytes = 256 * 1024;
+// Activation rows per pass over the weights in prefill (their Q8_0 rows stay in cache).
+constexpr int64_t kRowBlock = 64;
 }  // namespace
 
 void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
@@ -495,13 +505,16 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
     pool.parallel_for(size_t(M), [&](size_t b, size_t e) {
       for (size_t m = b; m < e; ++m) kr.quantize_q8_0(x + m * size_t(K), xq.data() + m * size_t(nbk), K);
     });
-    auto dot_rows = w.type == GgmlType::Q8_0 ? kr.dot_rows_q8_0 : kr.dot_rows_q4_0;
+    auto gemm = w.type == GgmlType::Q8_0 ? kr.gemm_q8_0 : kr.gemm_q4_0;
     pool.parallel_for(size_t(N), [&](size_t b, size_t e) {
-      for (size_t n0 = b; n0 < e; n0 += size_t(tile)) {
-        const int64_t nt = std::min<int64_t>(tile, int64_t(e - n0));
-        for (int64_t m = 0; m < M; ++m)
-          dot_rows(K, w.row(int64_t(n0)), rb, nt, xq.data() + size_t(m * nbk),
-                   y + size_t(m) * size_t(N) + n0);
+      // Blocks of kRowBlock activation rows; within one, each W tile is loaded once.
+      for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
+        const int64_t mt = std::min<int64_t>(kRowBlock, M - m0);
+        for (size_t n0 = b; n0 < e; n0 += size_t(tile)) {
+          const int64_t nt = std::min<int64_t>(tile, int64_t(e - n0));
+          gemm(K, w.row(int64_t(n0)), rb, nt, xq.data() + size_t(m0 * nbk), mt,
+               y + size_t(m0) * size_t(N) + n0, size_t(N));
+        }
       }
     });
     return;

@@ -144,7 +144,8 @@ void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t k, Isa isa);
 // y (M,N) = x (M,K) @ W^T, W = w (N,K) of any dequantizable type; row-major f32 x and y.
 // Q8_0 / Q4_0 weights: each row of x is quantized to Q8_0 (as llama.cpp does with its
 // activations) and every output is a quantized dot product (integer SIMD: AVX-512 VNNI
-// vpdpbusd / AVX2 maddubs / scalar). Other types: rows of W are dequantized to f32.
+// vpdpbusd / AVX2 maddubs / scalar). F32 / F16 / BF16 weights are converted in registers
+// (F16C); Q4_K / Q6_K rows are dequantized to f32 a tile at a time.
 // Threads split the N rows of W (lmkit::thread_pool()); each thread takes its W rows in
 // tiles that stay in cache while all M rows of x pass over them, so each weight row is
 // read from memory once per call (decode, M = 1, streams W exactly once).

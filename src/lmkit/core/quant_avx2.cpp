@@ -139,6 +139,14 @@ void dot_rows_q4_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, co
   dot_rows<block_q4_0>(n, w, stride, nrows, x, out);
 }
 
+// One activation row at a time (the int8 path's arithmetic does not depend on mrows).
+template <void (*DotRows)(int64_t, const uint8_t*, size_t, int64_t, const block_q8_0*, float*)>
+void gemm_rows(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+                int64_t mrows, float* y, size_t ystride) {
+  for (int64_t m = 0; m < mrows; ++m)
+    DotRows(n, w, stride, nrows, x + size_t(m) * size_t(n / QK8_0), y + size_t(m) * ystride);
+}
+
 // Plain float weight rows (f32 / f16 via F16C / bf16 via a 16-bit shift) against f32
 // activations: 8 lanes with FMA per row, R rows sharing each load of x.
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
@@ -181,7 +189,7 @@ void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
   for (; r < nrows; ++r) dot_rows_float_r<T, 1>(n, w + size_t(r) * stride, stride, x, out + r);
 }
 
-constexpr QuantKernels kKernels{quantize_q8_0,         dot_rows_q8_0,        dot_rows_q4_0,
+constexpr QuantKernels kKernels{quantize_q8_0,         gemm_rows<dot_rows_q8_0>, gemm_rows<dot_rows_q4_0>,
                                 dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>};
 
 }  // namespace

@@ -1,7 +1,8 @@
 // AVX-512 VNNI quantized kernels (core/quant_kernels.h): int8 dot products with vpdpbusd
-// (u8 x s8 -> int32, four products per lane), two 32-element blocks per 512-bit step,
-// after ggml-cpu/arch/x86/quants.c (same |w| / sign(x, w) trick, same per-block scaling
-// by d_w * d_x). Activation quantization matches quantize_row_q8_0_ref bit for bit.
+// (u8 x s8 -> int32, four products per lane), two 32-element blocks per 512-bit step, in
+// tiles of 4 weight rows x 3 activation rows; per block the exact int32 sum is scaled by
+// d_w * d_x as in ggml-cpu/quants.c vec_dot_q8_0_q8_0. Activation quantization matches
+// quantize_row_q8_0_ref bit for bit.
 // Compiled with the avx512 flags (CMake: *_avx512.cpp) and entered only when CPUID
 // reports AVX-512 F/BW/VL/DQ and VNNI (quant.cpp). Anonymous namespace, no inline
 // functions from other headers.
@@ -83,75 +84,103 @@ inline __m256i load_w(const Block* b) {
   }
 }
 
-// int32 lane sums of w*x: vpdpbusd(|w|, x with w's sign). x must not hold -128.
-inline __m512i dot_i8_512(__m512i w, __m512i x) {
-  const __m512i aw = _mm512_abs_epi8(w);
-  const __mmask64 neg = _mm512_movepi8_mask(w);
-  const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
-}
-
-inline __m256i dot_i8_256(__m256i w, __m256i x) {
-  const __m256i aw = _mm256_abs_epi8(w);
-  const __m256i sx = _mm256_sign_epi8(x, w);
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
-}
-
 inline __m512i join(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-// R weight rows against one activation row; each row's arithmetic is the same for any R.
-template <typename Block, int R>
-void dot_rows_r(int64_t nb, const uint8_t* w, size_t stride, const block_q8_0* x, float* out) {
-  __m512 acc[R];
-  __m256 acc1[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r] = _mm512_setzero_ps();
-    acc1[r] = _mm256_setzero_ps();
-  }
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m512i qx = join(load_q8(x + i), load_q8(x + i + 1));
-    const float dx0 = half_to_float(x[i].d), dx1 = half_to_float(x[i + 1].d);
-    for (int r = 0; r < R; ++r) {
-      const Block* b = reinterpret_cast<const Block*>(w + size_t(r) * stride) + i;
-      const __m512i qw = join(load_w(b), load_w(b + 1));
-      const __m512 d = _mm512_insertf32x8(
-          _mm512_castps256_ps512(_mm256_set1_ps(half_to_float(b[0].d) * dx0)),
-          _mm256_set1_ps(half_to_float(b[1].d) * dx1), 1);
-      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_i8_512(qw, qx)), acc[r]);
-    }
-  }
-  if (i < nb) {  // odd last block
-    const __m256i qx = load_q8(x + i);
-    const float dx = half_to_float(x[i].d);
-    for (int r = 0; r < R; ++r) {
-      const Block* b = reinterpret_cast<const Block*>(w + size_t(r) * stride) + i;
-      const __m256 d = _mm256_set1_ps(half_to_float(b->d) * dx);
-      acc1[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_256(load_w(b), qx)), acc1[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) out[r] = hsum512(acc[r]) + hsum256(acc1[r]);
+inline __m512 join(float lo, float hi) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
 }
+
+// vpdpbusd multiplies unsigned by signed bytes. The activations x (in [-127, 127]) are made
+// unsigned as x + 128 (a flip of the sign bit), and the accumulator starts at
+// -128 * (lane sums of w), so each int32 lane ends at exactly sum(x * w) over its 4 bytes
+// (the oneDNN / FBGEMM zero-point compensation). The correction depends on w alone and is
+// shared by every activation row of a tile.
+inline __m512i minus_128_lane_sums(__m512i w) {
+  const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), w);
+  return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 7));
+}
+
+// Blocks i and i+1 of a row as one vector, or block i and zeros when i is the last block
+// (a zero block adds exactly 0 to the sums below).
+template <typename Block>
+inline __m512i load_pair(const Block* b, bool two) {
+  return join(load_w(b), two ? load_w(b + 1) : _mm256_setzero_si256());
+}
+template <typename Block>
+inline __m512 scales_pair(const Block* b, bool two) {
+  return join(half_to_float(b[0].d), two ? half_to_float(b[1].d) : 0.0f);
+}
+
+// RW weight rows x RX activation rows. Per pair of blocks and output:
+// acc += float(sum_i x_i w_i) * d_w * d_x (two blocks in the low / high 256 bits).
+template <typename Block, int RW, int RX>
+void gemm_tile(int64_t nb, const uint8_t* w, size_t stride, const block_q8_0* x, float* y,
+               size_t ystride) {
+  __m512 acc[RW][RX];
+  for (int r = 0; r < RW; ++r)
+    for (int m = 0; m < RX; ++m) acc[r][m] = _mm512_setzero_ps();
+  const __m512i flip = _mm512_set1_epi8(char(0x80));
+  for (int64_t i = 0; i < nb; i += 2) {
+    const bool two = i + 1 < nb;
+    __m512i xu[RX];
+    __m512 dx[RX];
+    for (int m = 0; m < RX; ++m) {
+      const block_q8_0* xb = x + size_t(m) * size_t(nb) + i;
+      xu[m] = _mm512_xor_si512(load_pair(xb, two), flip);
+      dx[m] = scales_pair(xb, two);
+    }
+    for (int r = 0; r < RW; ++r) {
+      const Block* b = reinterpret_cast<const Block*>(w + size_t(r) * stride) + i;
+      const __m512i qw = load_pair(b, two);
+      const __m512i corr = minus_128_lane_sums(qw);
+      const __m512 dw = scales_pair(b, two);
+      for (int m = 0; m < RX; ++m) {
+        const __m512i dot = _mm512_dpbusd_epi32(corr, xu[m], qw);
+        acc[r][m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), dw), dx[m], acc[r][m]);
+      }
+    }
+  }
+  for (int r = 0; r < RW; ++r)
+    for (int m = 0; m < RX; ++m) y[size_t(m) * ystride + size_t(r)] = hsum512(acc[r][m]);
+}
+
+constexpr int kTileW = 4;  // weight rows per tile
+constexpr int kTileX = 3;  // activation rows per tile (4 x 3 accumulators + operands fit 32 zmm)
 
 template <typename Block>
-void dot_rows(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
-              float* out) {
+void gemm(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+          int64_t mrows, float* y, size_t ystride) {
   const int64_t nb = n / QK8_0;
-  int64_t r = 0;
-  for (; r + 4 <= nrows; r += 4) dot_rows_r<Block, 4>(nb, w + size_t(r) * stride, stride, x, out + r);
-  for (; r < nrows; ++r) dot_rows_r<Block, 1>(nb, w + size_t(r) * stride, stride, x, out + r);
+  int64_t m = 0;
+  for (; m + kTileX <= mrows; m += kTileX) {
+    const block_q8_0* xm = x + size_t(m) * size_t(nb);
+    float* ym = y + size_t(m) * ystride;
+    int64_t r = 0;
+    for (; r + kTileW <= nrows; r += kTileW)
+      gemm_tile<Block, kTileW, kTileX>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
+    for (; r < nrows; ++r)
+      gemm_tile<Block, 1, kTileX>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
+  }
+  for (; m < mrows; ++m) {
+    const block_q8_0* xm = x + size_t(m) * size_t(nb);
+    float* ym = y + size_t(m) * ystride;
+    int64_t r = 0;
+    for (; r + kTileW <= nrows; r += kTileW)
+      gemm_tile<Block, kTileW, 1>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
+    for (; r < nrows; ++r) gemm_tile<Block, 1, 1>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
+  }
 }
 
-void dot_rows_q8_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
-                   float* out) {
-  dot_rows<block_q8_0>(n, w, stride, nrows, x, out);
+void gemm_q8_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+               int64_t mrows, float* y, size_t ystride) {
+  gemm<block_q8_0>(n, w, stride, nrows, x, mrows, y, ystride);
 }
 
-void dot_rows_q4_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
-                   float* out) {
-  dot_rows<block_q4_0>(n, w, stride, nrows, x, out);
+void gemm_q4_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
+               int64_t mrows, float* y, size_t ystride) {
+  gemm<block_q4_0>(n, w, stride, nrows, x, mrows, y, ystride);
 }
 
 // Plain float weight rows (f32 / f16 via F16C / bf16 via a 16-bit shift) against f32
@@ -196,7 +225,7 @@ void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
   for (; r < nrows; ++r) dot_rows_float_r<T, 1>(n, w + size_t(r) * stride, stride, x, out + r);
 }
 
-constexpr QuantKernels kKernels{quantize_q8_0,         dot_rows_q8_0,        dot_rows_q4_0,
+constexpr QuantKernels kKernels{quantize_q8_0,         gemm_q8_0,            gemm_q4_0,
                                 dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>};
 
 }  // namespace

@@ -12,12 +12,14 @@ namespace lmkit::quant_detail {
 struct QuantKernels {
   // Activations -> Q8_0, bit-identical to quantize_row_q8_0_ref. x (k), y (k/32).
   void (*quantize_q8_0)(const float* x, block_q8_0* y, int64_t k);
-  // out[r] = dot(w row r, x) for r < nrows; w rows are `stride` bytes apart; n % 32 == 0.
-  // w: weights (any int8 quants), x: activations (quants in [-127, 127]).
-  void (*dot_rows_q8_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
-                        const block_q8_0* x, float* out);
-  void (*dot_rows_q4_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
-                        const block_q8_0* x, float* out);
+  // y[m * ystride + r] = dot(w row r, x row m) for r < nrows, m < mrows: w rows are
+  // `stride` bytes apart, x rows n/32 consecutive blocks; n % 32 == 0. w: weights (any
+  // int8 quants), x: activations (quants in [-127, 127]). Each output's arithmetic is the
+  // same whatever nrows / mrows (results do not depend on how work is split).
+  void (*gemm_q8_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                    const block_q8_0* x, int64_t mrows, float* y, size_t ystride);
+  void (*gemm_q4_0)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                    const block_q8_0* x, int64_t mrows, float* y, size_t ystride);
   // out[r] = dot(w row r, x) for f32 / f16 / bf16 weight rows and f32 activations x (n).
   void (*dot_rows_f32)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                        const float* x, float* out);
