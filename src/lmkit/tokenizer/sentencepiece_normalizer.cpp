@@ -22,7 +22,7 @@ PrecompiledCharsmap::PrecompiledCharsmap(std::string_view blob, const std::strin
         "{}: precompiled charsmap trie size {} does not fit the blob ({} bytes)", source, trie_size,
         blob.size());
   units_.resize(trie_size / 4);
-  std::memcpy(units_.data(), blob.data() + 4, trie_size);
+  std::memcpy(units_.data(), blob.data() + 4, units_.size() * 4);  // set_array(size / unit_size)
   strings_.assign(blob.substr(4 + trie_size));
   // Replacement strings are read up to '\0'; make sure every read ends inside the blob.
   strings_.push_back('\0');
