@@ -245,16 +245,21 @@ void dequantize_row_q6_K(const block_q6_K* x, float* y, int64_t k) {
     const uint8_t* qh = x[i].qh;
     const int8_t* sc = x[i].scales;
     for (int n = 0; n < QK_K; n += 128) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = int((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = int((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l + 0] = d * float(sc[is + 0]) * float(q1);
-        y[l + 32] = d * float(sc[is + 2]) * float(q2);
-        y[l + 64] = d * float(sc[is + 4]) * float(q3);
-        y[l + 96] = d * float(sc[is + 6]) * float(q4);
+      // ggml loops l over 0..31 with scale index l/16; the two halves are split here so
+      // each inner loop has fixed scales (and vectorizes). Same products, same order.
+      for (int is = 0; is < 2; ++is) {
+        const float s1 = d * float(sc[is + 0]), s2 = d * float(sc[is + 2]);
+        const float s3 = d * float(sc[is + 4]), s4 = d * float(sc[is + 6]);
+        for (int l = 16 * is; l < 16 * is + 16; ++l) {
+          const int q1 = int((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+          const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+          const int q3 = int((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+          const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+          y[l + 0] = s1 * float(q1);
+          y[l + 32] = s2 * float(q2);
+          y[l + 64] = s3 * float(q3);
+          y[l + 96] = s4 * float(q4);
+        }
       }
       y += 128;
       ql += 64;
