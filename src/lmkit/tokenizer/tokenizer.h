@@ -26,6 +26,10 @@ class Tokenizer {
   virtual std::optional<int32_t> eos_id() const { return std::nullopt; }
   // Whether encode(text, add_special=true) prepends a BOS (llama2.c/SentencePiece: yes).
   virtual bool adds_bos() const { return false; }
+  // The id of a token written as token_text() writes it, special tokens included
+  // ("<|im_start|>", "[CLS]"); nullopt when there is none. (Added by the tokenizer-bpe
+  // helper for chat templates and the CLI; tokenizers that do not override it answer none.)
+  virtual std::optional<int32_t> token_to_id(std::string_view token) const { return std::nullopt; }
 };
 
 // The byte-level tokenizer: token id = byte value (vocab 256). The default for training on
