@@ -1,0 +1,110 @@
+// End-to-end: `lmkit tokenize` as outside checks call it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string tok_dir() {
+  if (const char* e = std::getenv("LMKIT_ASSETS")) return std::string(e) + "/tokenizers";
+  return std::string(LMKIT_SOURCE_DIR) + "/../shared/assets/tokenizers";
+}
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+// Runs `lmkit <args>` with stdin from `input_file` (if any); stdout (and stderr merged
+// when `merge_err`) captured.
+Result run(const std::string& args, const std::string& input_file = "", bool merge_err = false) {
+  std::string cmd = std::string(LMKIT_EXE) + " " + args;
+  if (!input_file.empty()) cmd += " < '" + input_file + "'";
+  if (merge_err) cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, ""};
+  if (!p) return r;
+  std::array<char, 65536> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+class TokenizeCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lmkit_cli_tok_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& bytes) {
+    std::string p = (dir_ / name).string();
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p;
+  }
+  fs::path dir_;
+};
+
+TEST_F(TokenizeCli, Gpt2PinFromStdinAndFile) {
+  if (!fs::exists(tok_dir() + "/gpt2")) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  std::string in = write("in.txt", "The quick brown fox");
+  auto r = run("tokenize --tokenizer '" + tok_dir() + "/gpt2'", in);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "464 2068 7586 21831\n");
+  r = run("tokenize --tokenizer '" + tok_dir() + "/tiktoken/r50k_base.tiktoken' --input '" + in + "' --threads 1");
+  EXPECT_EQ(r.out, "464 2068 7586 21831\n");
+}
+
+TEST_F(TokenizeCli, JsonAddSpecialAndDecodeRoundTrip) {
+  if (!fs::exists(tok_dir() + "/llama3-hf")) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  std::string spec = "'" + tok_dir() + "/llama3-tiktoken/tokenizer.model'";
+  std::string in = write("in.txt", "Hello world");
+  auto r = run("tokenize --tokenizer " + spec + " --format json --add-special", in);
+  EXPECT_EQ(r.out, "{\"ids\":[128000,9906,1917],\"tokens\":[\"<|begin_of_text|>\",\"Hello\",\"Ġworld\"]}\n");
+  // Whole input as one text, including newlines and ill-formed UTF-8; exact round trip.
+  std::mt19937 rng(5);
+  std::string bytes = "line one\nline two\r\n\n  indented\t\xff\xfe\xc3(\xe2\x82 end\n";
+  for (int i = 0; i < 3000; ++i) bytes.push_back(char(rng() % 256));
+  std::string text = write("bytes.bin", bytes);
+  for (std::string s : {spec, "'" + tok_dir() + "/qwen3-hf'", "'" + tok_dir() + "/gpt2'",
+                        "'" + tok_dir() + "/tiktoken/o200k_base.tiktoken'"}) {
+    auto enc = run("tokenize --tokenizer " + s + " --input '" + text + "'");
+    ASSERT_EQ(enc.code, 0);
+    ASSERT_EQ(std::count(enc.out.begin(), enc.out.end(), '\n'), 1) << "ids on one line";
+    std::string ids = write("ids.txt", enc.out);
+    auto dec = run("tokenize --tokenizer " + s + " --decode", ids);
+    ASSERT_EQ(dec.code, 0);
+    if (s.find("qwen3") == std::string::npos) {  // Qwen normalizes to NFC first
+      EXPECT_EQ(dec.out, bytes) << s;
+    }
+  }
+  auto empty = run("tokenize --tokenizer " + spec, write("empty.txt", ""));
+  EXPECT_EQ(empty.code, 0);
+  EXPECT_EQ(empty.out, "\n");
+}
+
+TEST_F(TokenizeCli, MalformedTokenizerFileIsAClearError) {
+  std::string bad = write("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}");
+  auto r = run("tokenize --tokenizer '" + bad + "'", write("in.txt", "a"), true);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("error: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokenizer.json"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("merge 1"), std::string::npos) << r.out;
+  auto missing = run("tokenize --tokenizer '" + (dir_ / "nope").string() + "'", "", true);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("no such file"), std::string::npos) << missing.out;
+}
+
+}  // namespace
