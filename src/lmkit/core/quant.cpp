@@ -11,6 +11,7 @@
 
 #include "lmkit/core/error.h"
 #include "lmkit/core/quant_kernels.h"
+#include "lmkit/core/quant_kquants_impl.h"
 #include "lmkit/core/thread_pool.h"
 
 namespace lmkit {
@@ -198,75 +199,13 @@ void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t k) {
   }
 }
 
-namespace {
-// ggml-quants.c get_scale_min_k4: the 6-bit scale and min of sub-block j (0..7) of a
-// Q4_K block, packed in 12 bytes.
-void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = uint8_t((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
-  }
-}
-}  // namespace
-
-// ggml-quants.c dequantize_row_q4_K: per 64 elements two sub-blocks (low then high
-// nibbles of 32 bytes), y = d*sc*q - dmin*m.
+// ggml-quants.c dequantize_row_q4_K / dequantize_row_q6_K (quant_kquants_impl.h).
 void dequantize_row_q4_K(const block_q4_K* x, float* y, int64_t k) {
-  const int64_t nb = k / QK_K;
-  for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* q = x[i].qs;
-    const float d = f16_to_f32(x[i].d);
-    const float min = f16_to_f32(x[i].dmin);
-    int is = 0;
-    uint8_t sc, m;
-    for (int j = 0; j < QK_K; j += 64) {
-      get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-      const float d1 = d * float(sc), m1 = min * float(m);
-      get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-      const float d2 = d * float(sc), m2 = min * float(m);
-      for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
-      q += 32;
-      is += 2;
-    }
-  }
+  quant_detail::dequant_q4_K<f16_to_f32>(x, y, k);
 }
 
-// ggml-quants.c dequantize_row_q6_K: 6-bit q = 4 low bits (ql) | 2 high bits (qh) << 4,
-// y = d * scale[sub-block] * (q - 32).
 void dequantize_row_q6_K(const block_q6_K* x, float* y, int64_t k) {
-  const int64_t nb = k / QK_K;
-  for (int64_t i = 0; i < nb; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    const uint8_t* ql = x[i].ql;
-    const uint8_t* qh = x[i].qh;
-    const int8_t* sc = x[i].scales;
-    for (int n = 0; n < QK_K; n += 128) {
-      // ggml loops l over 0..31 with scale index l/16; the two halves are split here so
-      // each inner loop has fixed scales (and vectorizes). Same products, same order.
-      for (int is = 0; is < 2; ++is) {
-        const float s1 = d * float(sc[is + 0]), s2 = d * float(sc[is + 2]);
-        const float s3 = d * float(sc[is + 4]), s4 = d * float(sc[is + 6]);
-        for (int l = 16 * is; l < 16 * is + 16; ++l) {
-          const int q1 = int((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-          const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-          const int q3 = int((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-          const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-          y[l + 0] = s1 * float(q1);
-          y[l + 32] = s2 * float(q2);
-          y[l + 64] = s3 * float(q3);
-          y[l + 96] = s4 * float(q4);
-        }
-      }
-      y += 128;
-      ql += 64;
-      qh += 32;
-      sc += 8;
-    }
-  }
+  quant_detail::dequant_q6_K<f16_to_f32>(x, y, k);
 }
 
 void dequantize_row(GgmlType type, const void* src, float* y, int64_t k) {
@@ -427,7 +366,9 @@ const QuantKernels& quant_kernels_scalar() {
                               gemm_rows_scalar<dot_rows_q4_0_scalar>,
                               dot_rows_float_scalar<float, load_f32>,
                               dot_rows_float_scalar<f16, load_f16>,
-                              dot_rows_float_scalar<bf16, load_bf16>};
+                              dot_rows_float_scalar<bf16, load_bf16>,
+                              dequant_q4_K<f16_to_f32>,
+                              dequant_q6_K<f16_to_f32>};
   return k;
 }
 
@@ -547,7 +488,12 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
     std::vector<float> wf(static_cast<size_t>(ftile * K));
     for (size_t n0 = b; n0 < e; n0 += size_t(ftile)) {
       const int64_t nt = std::min<int64_t>(ftile, int64_t(e - n0));
-      for (int64_t r = 0; r < nt; ++r) dequantize_row(w.type, w.row(int64_t(n0) + r), wf.data() + r * K, K);
+      for (int64_t r = 0; r < nt; ++r) {
+        if (w.type == GgmlType::Q4_K)
+          kr.dequant_q4_K(reinterpret_cast<const block_q4_K*>(w.row(int64_t(n0) + r)), wf.data() + r * K, K);
+        else
+          kr.dequant_q6_K(reinterpret_cast<const block_q6_K*>(w.row(int64_t(n0) + r)), wf.data() + r * K, K);
+      }
       for (int64_t m = 0; m < M; ++m)
         kr.dot_rows_f32(K, reinterpret_cast<const uint8_t*>(wf.data()), size_t(K) * 4, nt,
                         x + size_t(m) * size_t(K), y + size_t(m) * size_t(N) + n0);

@@ -5,6 +5,7 @@
 // Everything is in an anonymous namespace and uses no inline function from other headers
 // (f16 is converted with F16C here), so no AVX2 body can be shared with scalar callers.
 #include "lmkit/core/quant_kernels.h"
+#include "lmkit/core/quant_kquants_impl.h"
 
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
 #error "quant_avx2.cpp must be compiled with the avx2 flags"
@@ -190,7 +191,8 @@ void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
 }
 
 constexpr QuantKernels kKernels{quantize_q8_0,         gemm_rows<dot_rows_q8_0>, gemm_rows<dot_rows_q4_0>,
-                                dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>};
+                                dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>,
+                                dequant_q4_K<half_to_float>, dequant_q6_K<half_to_float>};
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 // reports AVX-512 F/BW/VL/DQ and VNNI (quant.cpp). Anonymous namespace, no inline
 // functions from other headers.
 #include "lmkit/core/quant_kernels.h"
+#include "lmkit/core/quant_kquants_impl.h"
 
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__) || \
     !defined(__AVX512VL__) || !defined(__AVX512DQ__)
@@ -226,7 +227,8 @@ void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
 }
 
 constexpr QuantKernels kKernels{quantize_q8_0,         gemm_q8_0,            gemm_q4_0,
-                                dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>};
+                                dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>,
+                                dequant_q4_K<half_to_float>, dequant_q6_K<half_to_float>};
 
 }  // namespace
 

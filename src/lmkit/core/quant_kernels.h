@@ -27,6 +27,9 @@ struct QuantKernels {
                        const float* x, float* out);
   void (*dot_rows_bf16)(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                         const float* x, float* out);
+  // Q4_K / Q6_K rows -> f32 (the reference loops, compiled for the ISA). x (k/256 blocks).
+  void (*dequant_q4_K)(const block_q4_K* x, float* y, int64_t k);
+  void (*dequant_q6_K)(const block_q6_K* x, float* y, int64_t k);
 };
 
 const QuantKernels& quant_kernels_scalar();
