@@ -845,7 +845,7 @@ void Writer::add_tensor(const std::string& name, const Tensor& t) {
   QTensor q;
   q.type = *g;
   q.shape = c.shape();
-  q.data = c.raw();
+  q.data = std::as_const(c).raw();  // const access: c may be a read-only mapped view
   q.bytes = c.nbytes();
   add_tensor(name, q);
   tensors_.back().keep = c;
