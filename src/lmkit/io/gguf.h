@@ -207,6 +207,10 @@ class File {
 
 // Builds a GGUF file: metadata in insertion order, tensors in the order added, each
 // padded to the alignment. write() is atomic (temp file + rename, io/atomic_file.h).
+// The layout is the one llama.cpp's gguf writer produces (tensor data packed in order,
+// names of at most 63 bytes), so ggml's gguf_init_from_file reads what this writes and
+// rewriting a llama.cpp file reproduces it byte for byte (tested). Note that ggml rejects
+// arrays of arrays, which the spec (and this reader) allows: avoid them in model files.
 class Writer {
  public:
   explicit Writer(uint64_t alignment = kDefaultAlignment);  // a power of two >= 8
