@@ -49,6 +49,22 @@ TEST(Llama2cTokenizer, AgreesWithSentencePieceOnShakespeare) {
   EXPECT_EQ(tok->encode(text), spm->encode(text));
 }
 
+// Segmented merging (cuts before space runs) equals one pass over the text, which a
+// vocabulary with an unreachable token holding "x " forces.
+TEST(Llama2cTokenizer, SegmentedMergeEqualsSinglePass) {
+  const std::string bin = asset("models/tokenizer.bin");
+  const std::string text_path = asset("text/tinyshakespeare.txt");
+  if (bin.empty() || text_path.empty()) GTEST_SKIP() << "shared assets not found";
+  const auto tok = load_llama2c_tokenizer(bin);
+  std::vector<std::string> vocab = tok->vocab();
+  std::vector<float> scores = tok->scores();
+  vocab.push_back("\x01\x01 ");
+  scores.push_back(-1e9f);
+  const Llama2cTokenizer whole(vocab, scores, tok->max_token_length());
+  const std::string text = read_file(text_path).substr(0, 50000) + " caf\xC3\xA9  \xF0\x9F\xA6\x99 \xFF end ";
+  EXPECT_EQ(tok->encode(text), whole.encode(text));
+}
+
 TEST(Llama2cTokenizer, DecodeLikeRunC) {
   const std::string path = asset("models/tokenizer.bin");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";

@@ -101,6 +101,22 @@ TEST(SentencePieceModel, Llama2Fields) {
   EXPECT_EQ(tok2.encode("I believe the meaning of life is"), tok->encode("I believe the meaning of life is"));
 }
 
+// BPE encodes the text in segments cut before "▁" runs when no piece spans such a cut;
+// a model with one unreachable piece that does span one is encoded in a single pass.
+// Both must give the same ids.
+TEST(SentencePieceModel, SegmentedBpeEqualsSinglePass) {
+  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string text_path = asset("text/tinyshakespeare.txt");
+  if (path.empty() || text_path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  const auto tok = load_sentencepiece_model(path);
+  SpmModelSpec spec = tok->spec();
+  spec.pieces.push_back({"\x01\x01\xe2\x96\x81", -1e9f, SpmPieceType::kNormal});
+  const SentencePieceTokenizer whole(spec, "single-pass");
+  const std::string text = read_file(text_path).substr(0, 100000) + read_file(fixture("spm_stress.txt"));
+  std::vector<int32_t> a = tok->encode(text), b = whole.encode(text);
+  EXPECT_EQ(a, b);
+}
+
 TEST(SentencePieceModel, MalformedFilesAreErrors) {
   auto expect_error = [](std::string_view bytes, const std::string& what) {
     try {

@@ -60,10 +60,17 @@ Llama2cTokenizer::Llama2cTokenizer(std::vector<std::string> vocab, std::vector<f
     // first id (the file's own vocabularies have none).
     map_->insert(vocab_[i], static_cast<int32_t>(i));
     byte_value_[i] = static_cast<int16_t>(run_c_byte_piece(vocab_[i]));
+    for (size_t k = 1; k < vocab_[i].size() && independent_words_; ++k)
+      if (vocab_[i][k] == ' ' && vocab_[i][k - 1] != ' ') independent_words_ = false;
   }
 }
 
 Llama2cTokenizer::~Llama2cTokenizer() = default;
+
+std::optional<int32_t> Llama2cTokenizer::token_to_id(std::string_view token) const {
+  const int32_t id = map_->find(token);
+  return id >= 0 ? std::optional<int32_t>(id) : std::nullopt;
+}
 
 std::string Llama2cTokenizer::token_text(int32_t id) const {
   check(id >= 0 && static_cast<size_t>(id) < vocab_.size(), "llama2.c tokenizer: id {} is outside the vocabulary ({})",
@@ -118,23 +125,47 @@ std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text, bool add_sp
     heap.push_back(Cand{score, l, r, syms[l].id, syms[r].id, id});
     std::push_heap(heap.begin(), heap.end(), CandLess{});
   };
-  for (int32_t k = 0; k + 1 < static_cast<int32_t>(syms.size()); ++k) consider(k, k + 1);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), CandLess{});
-    const Cand c = heap.back();
-    heap.pop_back();
-    Sym& l = syms[c.left];
-    // Valid only if both symbols are unchanged and still adjacent (a symbol's token only
-    // grows by merging, so an equal id means unchanged).
-    if (l.id != c.left_id || l.next != c.right || syms[c.right].id != c.right_id) continue;
-    l.id = c.merged_id;
-    l.next = syms[c.right].next;
-    if (l.next >= 0) syms[l.next].prev = c.left;
-    syms[c.right].id = -1;
-    consider(l.prev, c.left);
-    consider(c.left, l.next);
+  // Merges one run of symbols [lo, hi) linked among themselves.
+  auto merge_range = [&](int32_t lo, int32_t hi) {
+    syms[lo].prev = -1;
+    syms[hi - 1].next = -1;
+    heap.clear();
+    for (int32_t k = lo; k + 1 < hi; ++k) consider(k, k + 1);
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), CandLess{});
+      const Cand c = heap.back();
+      heap.pop_back();
+      Sym& l = syms[c.left];
+      // Valid only if both symbols are unchanged and still adjacent (a symbol's token
+      // only grows by merging, so an equal id means unchanged).
+      if (l.id != c.left_id || l.next != c.right || syms[c.right].id != c.right_id) continue;
+      l.id = c.merged_id;
+      l.next = syms[c.right].next;
+      if (l.next >= 0) syms[l.next].prev = c.left;
+      syms[c.right].id = -1;
+      consider(l.prev, c.left);
+      consider(c.left, l.next);
+    }
+    for (int32_t k = lo; k != -1; k = syms[k].next) out.push_back(syms[k].id);
+  };
+  const int32_t n = static_cast<int32_t>(syms.size());
+  if (!independent_words_) {
+    merge_range(0, n);
+    return out;
   }
-  for (int32_t k = 0; k != -1; k = syms[k].next) out.push_back(syms[k].id);
+  // A merged pair's string would contain "x " (x not a space) across a cut made before a
+  // symbol starting with ' ' that follows one not ending in ' ': no token has that, so
+  // segments merge independently, exactly as one pass over the whole text.
+  int32_t lo = 0;
+  for (int32_t k = 1; k < n; ++k) {
+    const std::string& cur = vocab_[static_cast<size_t>(syms[k].id)];
+    const std::string& prev = vocab_[static_cast<size_t>(syms[k - 1].id)];
+    if (!cur.empty() && cur[0] == ' ' && !prev.empty() && prev.back() != ' ') {
+      merge_range(lo, k);
+      lo = k;
+    }
+  }
+  merge_range(lo, n);
   return out;
 }
 

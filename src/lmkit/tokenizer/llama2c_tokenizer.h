@@ -40,6 +40,8 @@ class Llama2cTokenizer final : public Tokenizer {
   std::optional<int32_t> bos_id() const override { return 1; }
   std::optional<int32_t> eos_id() const override { return 2; }
   bool adds_bos() const override { return true; }
+  // The id of a piece written as token_text() writes it (Tokenizer::token_to_id).
+  std::optional<int32_t> token_to_id(std::string_view token) const;
 
   const std::vector<std::string>& vocab() const { return vocab_; }
   const std::vector<float>& scores() const { return scores_; }
@@ -51,6 +53,9 @@ class Llama2cTokenizer final : public Tokenizer {
   int32_t max_token_length_ = 0;
   std::unique_ptr<PieceHashMap> map_;
   std::vector<int16_t> byte_value_;  // id -> byte of a "<0xNN>" piece, or -1
+  // No token holds a space right after another byte: merges never cross the start of a
+  // space run, so the text is merged in independent segments (computed at load).
+  bool independent_words_ = true;
 };
 
 }  // namespace lmkit

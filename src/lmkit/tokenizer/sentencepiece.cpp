@@ -169,6 +169,12 @@ std::optional<int32_t> SentencePieceTokenizer::eos_id() const {
 }
 bool SentencePieceTokenizer::adds_bos() const { return bos_id().has_value(); }
 
+std::optional<int32_t> SentencePieceTokenizer::token_to_id(std::string_view token) const {
+  const int32_t id = impl_->index.piece_to_id(token);
+  if (id == impl_->index.unk_id() && impl_->index.piece(id) != token) return std::nullopt;
+  return id;
+}
+
 int32_t SentencePieceTokenizer::piece_to_id(std::string_view piece) const { return impl_->index.piece_to_id(piece); }
 
 std::string SentencePieceTokenizer::normalize(std::string_view text) const {

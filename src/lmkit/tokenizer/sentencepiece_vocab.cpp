@@ -239,6 +239,18 @@ SpmVocabIndex::SpmVocabIndex(const SpmModelSpec& spec, const std::string& source
     }
   }
   check(unk_id_ >= 0, "{}: the model has no unknown piece", source);
+  static constexpr std::string_view kSpace = "\xe2\x96\x81";
+  for (size_t i = 0; i < n && independent_words_; ++i) {
+    const SpmPiece& p = spec.pieces[i];
+    if (p.type != SpmPieceType::kNormal && p.type != SpmPieceType::kUserDefined && p.type != SpmPieceType::kUnused)
+      continue;
+    for (size_t pos = p.piece.find(kSpace, 1); pos != std::string::npos; pos = p.piece.find(kSpace, pos + 1)) {
+      if (pos < kSpace.size() || p.piece.compare(pos - kSpace.size(), kSpace.size(), kSpace) != 0) {
+        independent_words_ = false;
+        break;
+      }
+    }
+  }
   user_defined_ = PieceTrie(std::move(user));
 }
 

@@ -105,6 +105,10 @@ class SpmVocabIndex {
   // PrefixMatcher::PrefixMatch: the longest user-defined piece at the start of `s`
   // (found = true) or one UTF-8 character (found = false).
   size_t prefix_match(std::string_view s, bool& found) const;
+  // True when no mergeable piece contains U+2581 right after another character: then no
+  // BPE merge can cross the start of a "▁" run, and the text may be segmented there
+  // (computed at load).
+  bool independent_words() const { return independent_words_; }
 
  private:
   const std::vector<SpmPiece>* pieces_text_;
@@ -114,6 +118,7 @@ class SpmVocabIndex {
   int32_t unk_id_ = -1;
   int32_t byte_ids_[256];
   PieceTrie user_defined_;
+  bool independent_words_ = true;
 };
 
 // "<0xNN>" for a byte (sentencepiece ByteToPiece) and its inverse (-1 if not that form).

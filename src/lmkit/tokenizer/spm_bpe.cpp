@@ -31,9 +31,9 @@ struct Scratch {
   std::vector<SymbolPair> heap;
 };
 
-}  // namespace
-
-void spm_bpe_encode(const SpmVocabIndex& index, std::string_view text, std::vector<SpmSegment>& out) {
+// bpe_model.cc Model::Encode on `text`, a piece of the normalized input starting at byte
+// `base` of it.
+void encode_segment(const SpmVocabIndex& index, std::string_view text, uint32_t base, std::vector<SpmSegment>& out) {
   if (text.empty()) return;
   thread_local Scratch scratch;
   std::vector<Symbol>& symbols = scratch.symbols;
@@ -89,13 +89,13 @@ void spm_bpe_encode(const SpmVocabIndex& index, std::string_view text, std::vect
   auto emit = [&](auto&& self, std::string_view w) -> void {
     const int32_t id = index.piece_to_id(w);
     if (index.type(id) != SpmPieceType::kUnused) {
-      out.push_back(SpmSegment{static_cast<uint32_t>(w.data() - text.data()),
+      out.push_back(SpmSegment{base + static_cast<uint32_t>(w.data() - text.data()),
                                static_cast<uint32_t>(w.size()), id});
       return;
     }
     const auto it = rev_merge.find(w);
     if (it == rev_merge.end()) {
-      out.push_back(SpmSegment{static_cast<uint32_t>(w.data() - text.data()),
+      out.push_back(SpmSegment{base + static_cast<uint32_t>(w.data() - text.data()),
                                static_cast<uint32_t>(w.size()), id});
       return;
     }
@@ -104,6 +104,30 @@ void spm_bpe_encode(const SpmVocabIndex& index, std::string_view text, std::vect
   };
   for (int32_t i = 0; i != -1; i = symbols[i].next) emit(emit, text.substr(symbols[i].begin, symbols[i].length));
 
+}
+
+}  // namespace
+
+void spm_bpe_encode(const SpmVocabIndex& index, std::string_view text, std::vector<SpmSegment>& out) {
+  if (!index.independent_words()) {
+    encode_segment(index, text, 0, out);
+    return;
+  }
+  // No piece spans "x▁" (x not ▁), so segments cut before such a "▁" are independent:
+  // merges inside one never see another, and the result equals one pass over the text.
+  // Small segments keep the agenda small and in cache.
+  static constexpr std::string_view kSpace = "\xe2\x96\x81";
+  size_t start = 0;
+  size_t pos = text.find(kSpace, 1);
+  while (pos != std::string_view::npos) {
+    const bool after_space = pos >= kSpace.size() && text.compare(pos - kSpace.size(), kSpace.size(), kSpace) == 0;
+    if (!after_space && pos > start) {
+      encode_segment(index, text.substr(start, pos - start), static_cast<uint32_t>(start), out);
+      start = pos;
+    }
+    pos = text.find(kSpace, pos + 1);
+  }
+  encode_segment(index, text.substr(start), static_cast<uint32_t>(start), out);
 }
 
 }  // namespace lmkit
