@@ -474,19 +474,53 @@ PipelineTokenizer::PipelineTokenizer(PipelineParts parts) : parts_(std::move(par
 PipelineTokenizer::~PipelineTokenizer() = default;
 
 std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_special) const {
-  // Items in order: words for the model (id -1) or added tokens (id >= 0).
+  std::vector<int32_t> ids;
+  if (add_special) ids = parts_.special_prefix;
+  ids.reserve(ids.size() + text.size() / 3 + 16);
+  ThreadPool& pool = thread_pool();
+  const bool parallel = pool.size() > 1 && text.size() >= (1u << 20);
+
+  // Words go straight to the model; with several threads they are gathered in batches
+  // tokenized in parallel (contiguous ranges per thread, concatenated in order).
   struct Item {
     std::string_view text;
-    int32_t id;
+    int32_t id;  // >= 0: an added token
   };
-  std::vector<Item> items;
+  std::vector<Item> batch;
+  std::vector<std::vector<int32_t>> partial(size_t(pool.size()));
+  auto flush = [&] {
+    if (batch.empty()) return;
+    pool.run([&](int tid, int nt) {
+      size_t b = batch.size() * size_t(tid) / size_t(nt), e = batch.size() * size_t(tid + 1) / size_t(nt);
+      auto& out = partial[size_t(tid)];
+      out.clear();
+      for (size_t k = b; k < e; ++k) {
+        if (batch[k].id >= 0) out.push_back(batch[k].id);
+        else parts_.model->tokenize(batch[k].text, out);
+      }
+    });
+    for (auto& p : partial) ids.insert(ids.end(), p.begin(), p.end());
+    batch.clear();
+  };
+  auto token = [&](int32_t id) {
+    if (parallel) batch.push_back({{}, id});
+    else ids.push_back(id);
+  };
+  auto words = [&](std::vector<Piece>& pieces) {
+    if (!parallel) {
+      for (const Piece& p : pieces) parts_.model->tokenize(p.text, ids);
+      return;
+    }
+    for (const Piece& p : pieces) batch.push_back({p.text, -1});
+    if (batch.size() >= 65536) flush();
+  };
+
   PieceStore store;
   std::vector<Segment> raw_segments, norm_segments;
-  std::vector<Piece> pieces;
   split_added(text, *raw_matcher_, raw_segments);
   for (const Segment& seg : raw_segments) {
     if (seg.id >= 0) {
-      items.push_back({{}, seg.id});
+      token(seg.id);
       continue;
     }
     std::string_view norm = seg.text;
@@ -498,46 +532,20 @@ std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_s
     split_added(norm, *normalized_matcher_, norm_segments);
     for (const Segment& sub : norm_segments) {
       if (sub.id >= 0) {
-        items.push_back({{}, sub.id});
+        token(sub.id);
         continue;
       }
       Piece p{sub.text, seg.offset == 0 && sub.offset == 0};
       if (!parts_.pre_tokenizer) {
-        items.push_back({p.text, -1});
-        continue;
+        std::vector<Piece> one{p};
+        words(one);
+      } else {
+        parts_.pre_tokenizer->split_stream(p, store, words);
       }
-      pieces.clear();
-      parts_.pre_tokenizer->split(p, pieces, store);
-      items.reserve(items.size() + pieces.size());
-      for (const Piece& q : pieces) items.push_back({q.text, -1});
     }
   }
-
-  std::vector<int32_t> ids(parts_.special_prefix);
-  auto run = [&](size_t b, size_t e, std::vector<int32_t>& out) {
-    for (size_t k = b; k < e; ++k) {
-      if (items[k].id >= 0)
-        out.push_back(items[k].id);
-      else
-        parts_.model->tokenize(items[k].text, out);
-    }
-  };
-  ThreadPool& pool = thread_pool();
-  if (pool.size() > 1 && items.size() >= 65536) {
-    // Words are independent: tokenize contiguous ranges in parallel, concatenate in order.
-    std::vector<std::vector<int32_t>> parts(size_t(pool.size()));
-    pool.run([&](int tid, int nt) {
-      size_t b = items.size() * size_t(tid) / size_t(nt), e = items.size() * size_t(tid + 1) / size_t(nt);
-      parts[size_t(tid)].reserve((e - b) * 2);
-      run(b, e, parts[size_t(tid)]);
-    });
-    for (auto& p : parts) ids.insert(ids.end(), p.begin(), p.end());
-  } else {
-    ids.reserve(ids.size() + items.size() + items.size() / 4);
-    run(0, items.size(), ids);
-  }
-  if (!add_special) ids.erase(ids.begin(), ids.begin() + std::ptrdiff_t(parts_.special_prefix.size()));
-  else ids.insert(ids.end(), parts_.special_suffix.begin(), parts_.special_suffix.end());
+  if (parallel) flush();
+  if (add_special) ids.insert(ids.end(), parts_.special_suffix.begin(), parts_.special_suffix.end());
   return ids;
 }
 

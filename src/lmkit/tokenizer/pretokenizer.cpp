@@ -96,11 +96,40 @@ void parts_from_chars(std::string_view t, Pred pred, Parts& parts) {
   if (last < t.size()) parts.push_back({{last, t.size()}, false});
 }
 
+constexpr size_t kBatch = 4096;
+
+// Streams the regex's matches and the gaps between them, each its own word (Isolated).
+void stream_isolated(const RegexSplitter& re, const Piece& p, const PreTokenizer::Sink& sink) {
+  std::vector<Span> matches;
+  std::vector<Piece> batch;
+  matches.reserve(kBatch + 1);
+  batch.reserve(2 * kBatch + 2);
+  RegexSplitter::Cursor cursor;
+  size_t prev = 0;
+  bool more = true;
+  while (more) {
+    matches.clear();
+    batch.clear();
+    more = re.next_matches(p.text, cursor, matches, kBatch, true);
+    for (auto [b, e] : matches) {
+      if (prev != b) batch.push_back({p.text.substr(prev, b - prev), p.at_start && prev == 0});
+      batch.push_back({p.text.substr(b, e - b), p.at_start && b == 0});
+      prev = e;
+    }
+    if (!more && prev != p.text.size()) batch.push_back({p.text.substr(prev), p.at_start && prev == 0});
+    if (!batch.empty()) sink(batch);
+  }
+}
+
 class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(const std::string& pattern, bool is_regex, SplitBehavior b, bool invert)
       : literal_(is_regex ? "" : pattern), behavior_(b), invert_(invert) {
     if (is_regex) regex_ = std::make_unique<RegexSplitter>(pattern);
+  }
+  void split_stream(const Piece& p, PieceStore& store, const Sink& sink) const override {
+    if (regex_ && behavior_ == SplitBehavior::kIsolated && !invert_) return stream_isolated(*regex_, p, sink);
+    PreTokenizer::split_stream(p, store, sink);
   }
   void split(const Piece& p, std::vector<Piece>& out, PieceStore&) const override {
     thread_local std::vector<Span> matches;
@@ -110,7 +139,7 @@ class SplitPreTokenizer final : public PreTokenizer {
     if (regex_) {
       // Fast path for the common Isolated / not inverted split: matches cover the text.
       regex_->find_matches(p.text, matches, /*invalid_runs=*/true);
-      if (behavior_ == SplitBehavior::kIsolated) {
+      if (behavior_ == SplitBehavior::kIsolated && !invert_) {
         size_t prev = 0;
         for (auto [b, e] : matches) {
           if (prev != b) out.push_back({p.text.substr(prev, b - prev), p.at_start && prev == 0});
@@ -144,6 +173,17 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
     if (use_regex) regex_ = std::make_unique<RegexSplitter>(*split_pattern_by_name("gpt2"));
   }
   bool is_byte_level() const override { return true; }
+  bool passthrough() const override { return !prefix_ && !regex_; }
+  void split_stream(const Piece& p, PieceStore& store, const Sink& sink) const override {
+    if (!regex_) return PreTokenizer::split_stream(p, store, sink);
+    Piece q = p;
+    if (prefix_ && (p.text.empty() || p.text[0] != ' ')) {
+      store.emplace_back(" ");
+      store.back().append(p.text);
+      q.text = store.back();
+    }
+    stream_isolated(*regex_, q, sink);
+  }
   void split(const Piece& p, std::vector<Piece>& out, PieceStore& store) const override {
     Piece q = p;
     if (prefix_ && (p.text.empty() || p.text[0] != ' ')) {
@@ -286,9 +326,30 @@ class SequencePreTokenizer final : public PreTokenizer {
     return false;
   }
   void split(const Piece& p, std::vector<Piece>& out, PieceStore& store) const override {
-    std::vector<Piece> cur{p}, next;
-    bool mapped = false;  // a ByteLevel step ran: later steps see GPT-2's alphabet
-    for (const auto& step : steps_) {
+    std::vector<Piece> cur{p};
+    apply(0, false, cur, store);
+    // (steps that pass words through are skipped by apply)
+    out.insert(out.end(), cur.begin(), cur.end());
+  }
+  void split_stream(const Piece& p, PieceStore& store, const Sink& sink) const override {
+    if (steps_.empty()) return PreTokenizer::split_stream(p, store, sink);
+    bool mapped = steps_[0]->is_byte_level();
+    steps_[0]->split_stream(p, store, [&](std::vector<Piece>& batch) {
+      apply(1, mapped, batch, store);
+      sink(batch);
+    });
+  }
+
+ private:
+  // Runs steps [first, end) over the words in `cur` (in place).
+  void apply(size_t first, bool mapped, std::vector<Piece>& cur, PieceStore& store) const {
+    std::vector<Piece> next;
+    for (size_t k = first; k < steps_.size(); ++k) {
+      const auto& step = steps_[k];
+      if (step->passthrough()) {
+        mapped = mapped || step->is_byte_level();
+        continue;
+      }
       next.clear();
       for (const Piece& q : cur) {
         if (!mapped || step->is_byte_level()) {
@@ -307,10 +368,8 @@ class SequencePreTokenizer final : public PreTokenizer {
       if (step->is_byte_level()) mapped = true;
       cur.swap(next);
     }
-    out.insert(out.end(), cur.begin(), cur.end());
   }
 
- private:
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 

@@ -8,6 +8,7 @@
 // that follows a ByteLevel step inside a Sequence sees the mapped text, as in HF.
 #pragma once
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +32,16 @@ class PreTokenizer {
   // Splits `piece` and appends the words to `out`.
   virtual void split(const Piece& piece, std::vector<Piece>& out, PieceStore& store) const = 0;
   virtual bool is_byte_level() const { return false; }
+  // Leaves every word as it is (ByteLevel without prefix or regex on raw bytes).
+  virtual bool passthrough() const { return false; }
+  // The same words in batches (bounded memory for large texts): sink gets successive
+  // batches, valid until it returns. The default runs split() once.
+  using Sink = std::function<void(std::vector<Piece>& batch)>;
+  virtual void split_stream(const Piece& piece, PieceStore& store, const Sink& sink) const {
+    std::vector<Piece> out;
+    split(piece, out, store);
+    sink(out);
+  }
 };
 
 // HF SplitDelimiterBehavior.

@@ -3,7 +3,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 
 #include "lmkit/core/error.h"
 #include "lmkit/tokenizer/unicode.h"
@@ -315,18 +317,38 @@ RegexSplitter::~RegexSplitter() = default;
 
 void RegexSplitter::find_matches(std::string_view text, std::vector<Span>& out,
                                  bool invalid_runs) const {
-  size_t i = 0, n = text.size();
-  while (i < n) {
-    size_t v = i + unicode::valid_prefix_length(text.substr(i));
-    if (v > i) find_in_valid(text.substr(i, v - i), i, out);
-    if (v >= n) break;
-    // A maximal run of bytes that start no well-formed sequence.
-    size_t e = v;
-    uint32_t cp;
-    while (e < n && unicode::decode_utf8(text.data(), n, e, cp) == 0) ++e;
-    if (invalid_runs) out.emplace_back(v, e);
-    i = e;
+  Cursor c;
+  while (next_matches(text, c, out, SIZE_MAX, invalid_runs)) {
   }
+}
+
+bool RegexSplitter::next_matches(std::string_view text, Cursor& c, std::vector<Span>& out,
+                                 size_t max_spans, bool invalid_runs) const {
+  size_t n = text.size(), added = 0;
+  while (c.pos < n && added < max_spans) {
+    if (c.pos >= c.seg_end) {
+      // Start the next segment: an ill-formed run (one span) or a well-formed stretch.
+      uint32_t cp;
+      if (unicode::decode_utf8(text.data(), n, c.pos, cp) == 0) {
+        size_t e = c.pos;
+        while (e < n && unicode::decode_utf8(text.data(), n, e, cp) == 0) ++e;
+        if (invalid_runs) {
+          out.emplace_back(c.pos, e);
+          ++added;
+        }
+        c.pos = c.seg_begin = c.seg_end = e;
+        continue;
+      }
+      c.seg_begin = c.pos;
+      c.seg_end = c.pos + unicode::valid_prefix_length(text.substr(c.pos));
+    }
+    size_t before = out.size();
+    size_t reached = find_in_valid(text.substr(c.seg_begin, c.seg_end - c.seg_begin), c.seg_begin,
+                                   c.pos - c.seg_begin, out, max_spans - added);
+    added += out.size() - before;
+    c.pos = c.seg_begin + reached;
+  }
+  return c.pos < n;
 }
 
 namespace {
@@ -347,13 +369,13 @@ struct JitStack {
 
 }  // namespace
 
-void RegexSplitter::find_in_valid(std::string_view text, size_t base,
-                                  std::vector<Span>& out) const {
-  size_t n = text.size();
+size_t RegexSplitter::find_in_valid(std::string_view text, size_t base, size_t from,
+                                   std::vector<Span>& out, size_t max_spans) const {
+  size_t n = text.size(), added = 0;
   if (scanner_ != kNone) {
     Scan scan(text);
-    size_t i = 0;
-    while (i < n) {
+    size_t i = from;
+    while (i < n && added < max_spans) {
       size_t e;
       switch (scanner_) {
         case kGpt2: e = scan.gpt2(i); break;
@@ -362,19 +384,23 @@ void RegexSplitter::find_in_valid(std::string_view text, size_t base,
         default: e = scan.o200k(i); break;
       }
       out.emplace_back(base + i, base + e);
+      ++added;
       i = e;
     }
-    return;
+    return i;
   }
   thread_local JitStack jit_stack;
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(pcre_->code, nullptr);
   check(md != nullptr, "out of memory for regex match data");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  size_t pos = 0;
-  while (pos <= n) {
+  size_t pos = from;
+  while (pos <= n && added < max_spans) {
     int rc = pcre_->jit ? pcre2_jit_match(pcre_->code, subject, n, pos, 0, md, jit_stack.ctx)
                         : pcre2_match(pcre_->code, subject, n, pos, PCRE2_NO_UTF_CHECK, md, nullptr);
-    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc == PCRE2_ERROR_NOMATCH) {
+      pos = n;
+      break;
+    }
     if (rc < 0) {
       pcre2_match_data_free(md);
       PCRE2_UCHAR msg[256];
@@ -385,16 +411,21 @@ void RegexSplitter::find_in_valid(std::string_view text, size_t base,
     size_t s = ov[0], e = ov[1];
     if (e > s) {
       out.emplace_back(base + s, base + e);
+      ++added;
       pos = e;
     } else {
       // Empty match: move on by one character.
-      if (s >= n) break;
+      if (s >= n) {
+        pos = n;
+        break;
+      }
       uint32_t cp;
       int len = unicode::decode_utf8(text.data(), n, s, cp);
       pos = s + size_t(len > 0 ? len : 1);
     }
   }
   pcre2_match_data_free(md);
+  return std::min(pos, n);
 }
 
 }  // namespace lmkit

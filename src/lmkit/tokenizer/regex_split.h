@@ -42,11 +42,25 @@ class RegexSplitter {
   // byte-level tokenizers keep every byte). Safe to call from several threads.
   void find_matches(std::string_view text, std::vector<Span>& out, bool invalid_runs = true) const;
 
+  // The same matches in batches, for streaming over large texts without holding every
+  // span: each call appends about `max_spans` spans (stopping at a match boundary) and
+  // returns false once the text is exhausted. The cursor starts default-constructed.
+  struct Cursor {
+    size_t pos = 0;        // where the next match starts
+    size_t seg_begin = 0;  // current well-formed segment [seg_begin, seg_end)
+    size_t seg_end = 0;
+  };
+  bool next_matches(std::string_view text, Cursor& cursor, std::vector<Span>& out,
+                    size_t max_spans, bool invalid_runs = true) const;
+
   const std::string& pattern() const { return pattern_; }
   bool uses_scanner() const { return scanner_ != 0; }
 
  private:
-  void find_in_valid(std::string_view text, size_t base, std::vector<Span>& out) const;
+  // Matches in the well-formed segment `seg` (at `base` in the text) from offset `from`;
+  // stops after max_spans spans; returns the offset (in seg) reached.
+  size_t find_in_valid(std::string_view seg, size_t base, size_t from, std::vector<Span>& out,
+                       size_t max_spans) const;
   std::string pattern_;
   int scanner_ = 0;  // 0: PCRE2, else the hand-written scanner's kind
   struct Pcre;
