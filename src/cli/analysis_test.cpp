@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -95,6 +96,19 @@ TEST(FlopsCli, HfAndLmkitConfigFiles) {
   json c = run_json("flops --model " + dir + "/lmkit.json --json --device none -T 16");
   EXPECT_EQ(c["params"]["total"].get<int64_t>(), expected);
   EXPECT_EQ(c["prefill_flops"], a["prefill_flops"]);
+}
+
+TEST(FlopsCli, GgufMetadata) {
+  const char* env = std::getenv("LMKIT_ASSETS");
+  std::string path = std::string(env && *env ? env : LMKIT_SOURCE_DIR "/../shared/assets") +
+                     "/models/llama-2-tiny-random.gguf";
+  if (!fs::exists(path)) GTEST_SKIP() << "asset " << path << " is absent (set LMKIT_ASSETS)";
+  json j = run_json("flops --model " + path + " --json --device none -T 32");
+  EXPECT_EQ(j["config"]["arch"], "llama");
+  EXPECT_EQ(j["params"]["total"], j["params"]["in_file"]);  // metadata count = tensor elements
+  std::string dir = fresh_dir("flops_gguf");
+  std::ofstream(dir + "/broken.gguf") << "GGUF\x03";
+  expect_error("flops --model " + dir + "/broken.gguf --device none", "broken.gguf");
 }
 
 TEST(FlopsCli, CsvAndSeveralModels) {

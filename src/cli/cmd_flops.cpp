@@ -99,8 +99,9 @@ json analyse(const ModelSpec& m, const Options& o, const Device* dev) {
                  {"lm_head", p.lm_head},
                  {"non_embedding", p.non_embedding}};
   if (m.published_params) {
-    j["params"]["published"] = m.published_params;
-    j["params"]["published_source"] = m.published_source;
+    const char* key = m.counted_from_file ? "in_file" : "published";
+    j["params"][key] = m.published_params;
+    j["params"][std::string(key) + "_source"] = m.published_source;
   }
   json mm = json::array();
   for (const Matmul& x : matmuls(c))
@@ -207,10 +208,11 @@ void print_table(const json& j) {
   row("norms", p["norm"]);
   row("lm_head", p["lm_head"]);
   fmt::print("  {:<22}{:>20}\n", "total", with_commas(p["total"]));
-  if (p.contains("published"))
-    fmt::print("  published {:>31}  {} ({})\n", with_commas(p["published"]),
-               p["published"] == p["total"] ? "= total" : "DIFFERS",
-               p["published_source"].get<std::string>());
+  for (const char* key : {"published", "in_file"})
+    if (p.contains(key))
+      fmt::print("  {:<22}{:>20}  {} ({})\n", key, with_commas(p[key]),
+                 p[key] == p["total"] ? "= total" : "DIFFERS",
+                 p[std::string(key) + "_source"].get<std::string>());
 
   const int64_t T = j["context"];
   fmt::print("\nFLOPs (multiply-add = 2), context T = {}\n", T);

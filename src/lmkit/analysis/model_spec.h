@@ -23,6 +23,7 @@ struct ModelSpec {
   std::string source;         // where the configuration values come from
   int64_t published_params = 0;  // presets: the published count (0: not known)
   std::string published_source;
+  bool counted_from_file = false; // published_params is the element count of a GGUF's tensors
 };
 
 // A spec for `config` alone (full causal attention).
@@ -31,6 +32,10 @@ ModelSpec spec_from_config(const ModelConfig& config, std::string name = "config
 // Resolves SPEC as described above; throws lmkit::Error naming the problem (unknown preset,
 // missing or malformed file, unsupported architecture, absurd values).
 ModelSpec resolve_model(const std::string& spec);
+
+// A ModelSpec from a GGUF file's metadata (llama, qwen2, qwen3, gpt2); published_params is
+// set to the number of elements the file's tensors hold, for comparison.
+ModelSpec spec_from_gguf(const std::string& path);
 
 // A ModelSpec from a parsed HF config.json (reads "sliding_window" for Mistral).
 ModelSpec spec_from_hf_json(const nlohmann::json& j, const std::string& name);

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/presets.h"
 #include "lmkit/core/error.h"
@@ -53,4 +56,18 @@ TEST(ModelSpec, PresetSpecCarriesSources) {
   EXPECT_EQ(m.published_params, 8190735360);
   EXPECT_THROW(resolve_model(""), Error);
   EXPECT_THROW(resolve_model("/nonexistent/config.json"), Error);
+}
+
+TEST(ModelSpec, GgufMetadata) {
+  const char* env = std::getenv("LMKIT_ASSETS");
+  std::string path = std::string(env && *env ? env : LMKIT_SOURCE_DIR "/../shared/assets") +
+                     "/models/llama-2-tiny-random.gguf";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "asset " << path << " is absent (set LMKIT_ASSETS)";
+  ModelSpec m = resolve_model(path);
+  EXPECT_EQ(m.config.arch, "llama");
+  EXPECT_EQ(m.config.n_layer, 1);
+  EXPECT_EQ(m.config.dim, 8);
+  // The count from the metadata equals the elements the file's tensors hold.
+  EXPECT_GT(m.published_params, 0);
+  EXPECT_EQ(count_params(m.config).total, m.published_params);
 }
