@@ -117,6 +117,56 @@ TEST(SentencePieceModel, SegmentedBpeEqualsSinglePass) {
   EXPECT_EQ(a, b);
 }
 
+// decode(encode(x)) == x for any valid UTF-8 with Llama-2's model (identity normalizer,
+// byte fallback, dummy prefix stripped on decode); empty input gives no ids.
+TEST(SentencePieceModel, Llama2RoundTripsRandomUtf8) {
+  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  const auto tok = load_sentencepiece_model(path);
+  EXPECT_TRUE(tok->encode("").empty());
+  EXPECT_EQ(tok->encode("", true), std::vector<int32_t>{1});
+  uint64_t state = 42;
+  auto next = [&]() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  const uint32_t pools[][2] = {{0x20, 0x7F}, {0x09, 0x0E}, {0xA0, 0x2FF}, {0x400, 0x4FF}, {0x3040, 0x30FF},
+                               {0x4E00, 0x9FFF}, {0x1F300, 0x1FAFF}, {0xE000, 0xE0FF}, {0x10000, 0x10FFF}};
+  for (int round = 0; round < 200; ++round) {
+    std::string text;
+    const uint32_t len = next() % 60;
+    for (uint32_t i = 0; i < len; ++i) {
+      const auto& pool = pools[next() % 9];
+      uint32_t cp = pool[0] + next() % (pool[1] - pool[0] + 1);
+      if (cp >= 0xD800 && cp < 0xE000) cp = 0x41;
+      if (cp < 0x80) text.push_back(static_cast<char>(cp));
+      else if (cp < 0x800) text += {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+      else if (cp < 0x10000)
+        text += {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+      else
+        text += {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+                 static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+    }
+    EXPECT_EQ(tok->decode(tok->encode(text)), text) << "round " << round;
+  }
+}
+
+// A 10 MB single line (words) and a 1 MB line without spaces (one BPE segment) encode
+// and round-trip.
+TEST(SentencePieceModel, LongSingleLines) {
+  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  const auto tok = load_sentencepiece_model(path);
+  std::string words;
+  while (words.size() < 10'000'000) words += "the quick brown fox jumps over the lazy dog, caf\xC3\xA9 \xF0\x9F\xA6\x99 ";
+  const auto ids = tok->encode(words);
+  EXPECT_LT(ids.size(), words.size() / 2);
+  EXPECT_EQ(tok->decode(ids), words);
+  std::string run;
+  while (run.size() < 1'000'000) run += "abcdefghij0123456789\xD0\xB6";
+  EXPECT_EQ(tok->decode(tok->encode(run)), run);
+}
+
 TEST(SentencePieceModel, MalformedFilesAreErrors) {
   auto expect_error = [](std::string_view bytes, const std::string& what) {
     try {
