@@ -1,6 +1,7 @@
 #include "lmkit/tokenizer/sentencepiece_vocab.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "lmkit/core/error.h"
@@ -239,6 +240,8 @@ SpmVocabIndex::SpmVocabIndex(const SpmModelSpec& spec, const std::string& source
     }
   }
   check(unk_id_ >= 0, "{}: the model has no unknown piece", source);
+  static std::atomic<uint64_t> generations{0};
+  generation_ = ++generations;
   static constexpr std::string_view kSpace = "\xe2\x96\x81";
   for (size_t i = 0; i < n && independent_words_; ++i) {
     const SpmPiece& p = spec.pieces[i];

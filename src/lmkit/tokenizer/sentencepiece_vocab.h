@@ -109,6 +109,8 @@ class SpmVocabIndex {
   // BPE merge can cross the start of a "▁" run, and the text may be segmented there
   // (computed at load).
   bool independent_words() const { return independent_words_; }
+  // Distinct for every index ever built (keys per-thread encode caches).
+  uint64_t generation() const { return generation_; }
 
  private:
   const std::vector<SpmPiece>* pieces_text_;
@@ -119,6 +121,7 @@ class SpmVocabIndex {
   int32_t byte_ids_[256];
   PieceTrie user_defined_;
   bool independent_words_ = true;
+  uint64_t generation_ = 0;
 };
 
 // "<0xNN>" for a byte (sentencepiece ByteToPiece) and its inverse (-1 if not that form).

@@ -1,6 +1,7 @@
 #include "lmkit/tokenizer/spm_bpe.h"
 
 #include <algorithm>
+#include <string>
 #include <unordered_map>
 
 #include "lmkit/tokenizer/sentencepiece_vocab.h"
@@ -117,17 +118,45 @@ void spm_bpe_encode(const SpmVocabIndex& index, std::string_view text, std::vect
   // merges inside one never see another, and the result equals one pass over the text.
   // Small segments keep the agenda small and in cache.
   static constexpr std::string_view kSpace = "\xe2\x96\x81";
+  // Per-thread cache of short segments ("▁word"s repeat): segment -> its segments
+  // relative to the segment start. Keyed by the index generation; bounded.
+  struct Cache {
+    uint64_t generation = 0;
+    std::unordered_map<std::string, std::vector<SpmSegment>> map;
+  };
+  thread_local Cache cache;
+  if (cache.generation != index.generation()) {
+    cache.map.clear();
+    cache.generation = index.generation();
+  }
+  thread_local std::vector<SpmSegment> tmp;
+  thread_local std::string key;
+  auto encode_cached = [&](std::string_view seg, uint32_t base) {
+    if (seg.size() > 48) {
+      encode_segment(index, seg, base, out);
+      return;
+    }
+    key.assign(seg);
+    auto it = cache.map.find(key);
+    if (it == cache.map.end()) {
+      tmp.clear();
+      encode_segment(index, seg, 0, tmp);
+      if (cache.map.size() >= 65536) cache.map.clear();
+      it = cache.map.emplace(key, tmp).first;
+    }
+    for (const SpmSegment& s : it->second) out.push_back(SpmSegment{base + s.begin, s.length, s.id});
+  };
   size_t start = 0;
   size_t pos = text.find(kSpace, 1);
   while (pos != std::string_view::npos) {
     const bool after_space = pos >= kSpace.size() && text.compare(pos - kSpace.size(), kSpace.size(), kSpace) == 0;
     if (!after_space && pos > start) {
-      encode_segment(index, text.substr(start, pos - start), static_cast<uint32_t>(start), out);
+      encode_cached(text.substr(start, pos - start), static_cast<uint32_t>(start));
       start = pos;
     }
     pos = text.find(kSpace, pos + 1);
   }
-  encode_segment(index, text.substr(start), static_cast<uint32_t>(start), out);
+  encode_cached(text.substr(start), static_cast<uint32_t>(start));
 }
 
 }  // namespace lmkit
