@@ -322,6 +322,8 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   f1.title = "Forward FLOPs per token vs context (prefill of T tokens / T)";
   f1.x_label = "context length T (tokens)";
   f1.y_label = "FLOPs per token";
+  f1.x_min = 100;
+  f1.x_max = 2e5;
   f1.log_x = f1.log_y = true;
   f1.key = plot::Key::Outside;
   f1.lines = sweep_series("prefill_flops_per_token", 1);
@@ -343,6 +345,8 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   f3.title = "Attention (QK^T, AV) share of prefill FLOPs vs context";
   f3.x_label = "context length T (tokens)";
   f3.y_label = "attention share";
+  f3.x_min = 100;
+  f3.x_max = 2e5;
   f3.log_x = true;
   f3.y_min = 0;
   f3.y_max = 1;
@@ -370,6 +374,8 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
              ") + KV cache (" + all[0]["kv_cache"]["dtype"].get<std::string>() + ") vs context";
   f5.x_label = "context length T (tokens)";
   f5.y_label = "GB (1e9 bytes)";
+  f5.x_min = 100;
+  f5.x_max = 2e5;
   f5.log_x = f5.log_y = true;
   f5.key = plot::Key::Outside;
   for (const json& j : all) {
@@ -387,6 +393,8 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   f6.title = "Arithmetic intensity: prefill (solid) vs decode (dashed)";
   f6.x_label = "context length T (tokens)";
   f6.y_label = "FLOPs per byte moved";
+  f6.x_min = 100;
+  f6.x_max = 2e5;
   f6.log_x = f6.log_y = true;
   f6.key = plot::Key::Outside;
   for (const json& j : all) {

@@ -45,7 +45,7 @@ const Device& find_device(const std::string& name) {
   for (char& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
   for (const Device& d : devices())
     if (d.name == key) return d;
-  fail("unknown device '{}' (expected host or one of: {})", name, device_names());
+  fail("unknown device '{}' (expected one of: {})", name, device_names());
 }
 
 namespace {
