@@ -107,4 +107,33 @@ TEST_F(TokenizeCli, MalformedTokenizerFileIsAClearError) {
   EXPECT_NE(missing.out.find("no such file"), std::string::npos) << missing.out;
 }
 
+TEST_F(TokenizeCli, TrainTokenizerEveryAlgorithmRoundTrips) {
+  std::string corpus;
+  for (int i = 0; i < 400; ++i)
+    corpus += "the cat sat on the mat; " + std::to_string(i) + " cats and dogs, naïve café\n";
+  std::string in = write("corpus.txt", corpus);
+  for (std::string algo : {"bpe", "unigram", "wordpiece"}) {
+    std::string out = (dir_ / ("tok_" + algo)).string();
+    auto r = run("train-tokenizer --input '" + in + "' --vocab-size 300 --algorithm " + algo +
+                     " --special '<|endoftext|>' --out '" + out + "'",
+                 "", true);
+    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_TRUE(fs::exists(out + "/tokenizer.json")) << algo;
+    auto enc = run("tokenize --tokenizer '" + out + "' --input '" + in + "'");
+    ASSERT_EQ(enc.code, 0);
+    std::istringstream ids(enc.out);
+    int n = 0, max_id = -1;
+    for (int id; ids >> id; ++n) max_id = std::max(max_id, id);
+    EXPECT_GT(n, 0);
+    EXPECT_LT(max_id, 300) << algo;
+    if (algo == "bpe") {  // byte-level: exact round trip
+      auto dec = run("tokenize --tokenizer '" + out + "' --decode", write("ids.txt", enc.out));
+      EXPECT_EQ(dec.out, corpus);
+      EXPECT_LT(n, int(corpus.size()) / 3) << "BPE should compress the corpus";
+      auto sp = run("tokenize --tokenizer '" + out + "' --format json", write("s.txt", "<|endoftext|>"));
+      EXPECT_EQ(sp.out, "{\"ids\":[299],\"tokens\":[\"<|endoftext|>\"]}\n");
+    }
+  }
+}
+
 }  // namespace

@@ -8,7 +8,10 @@
 #include <filesystem>
 #include <sstream>
 
+#include "lmkit/io/hf_tokenizer_json.h"
 #include "lmkit/io/tokenizer_loader.h"
+#include "lmkit/tokenizer/bpe_trainer.h"
+#include "lmkit/tokenizer/regex_split.h"
 
 namespace lmkit {
 namespace {
@@ -37,7 +40,9 @@ class BpeFixtures : public ::testing::TestWithParam<Case> {};
 
 TEST_P(BpeFixtures, MatchesReferenceTool) {
   const Case c = GetParam();
-  std::string spec = assets() + "/tokenizers/" + c.tokenizer;
+  std::string spec = std::string(c.tokenizer).rfind("fixture:", 0) == 0
+                         ? fixtures() + std::string(c.tokenizer).substr(8)
+                         : assets() + "/tokenizers/" + c.tokenizer;
   std::string shakespeare = assets() + "/text/tinyshakespeare.txt";
   if (!fs::exists(spec) || !fs::exists(shakespeare))
     GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): " << spec;
@@ -64,13 +69,31 @@ INSTANTIATE_TEST_SUITE_P(Reference, BpeFixtures,
                                            Case{"o200k_base", "tiktoken/o200k_base.tiktoken"},
                                            Case{"llama3-hf", "llama3-hf/tokenizer.json"},
                                            Case{"qwen3-hf", "qwen3-hf/tokenizer.json"},
-                                           Case{"mistral-hf", "mistral-hf/tokenizer.json"}),
+                                           Case{"mistral-hf", "mistral-hf/tokenizer.json"},
+                                           Case{"bpe_trained", "fixture:bpe_trained/tokenizer.json"}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (auto& ch : n)
                              if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
+
+// lmkit's trainer reproduces the committed tokenizer.json (which HF tokenizers loads and
+// encodes with the ids above) byte for byte: training is deterministic.
+TEST(BpeTrainerFixture, ReproducesCommittedTokenizerJson) {
+  std::string shakespeare = assets() + "/text/tinyshakespeare.txt";
+  if (!fs::exists(shakespeare)) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): " << shakespeare;
+  std::string regex = *split_pattern_by_name("cl100k");
+  auto pre = make_split_pretokenizer(regex, true, SplitBehavior::kIsolated, false);
+  WordCounter wc(nullptr, *pre);
+  wc.add_text(read_file_bytes(shakespeare).substr(0, 32768));
+  wc.add_text(read_file_bytes(fixtures() + "bpe_stress.txt"));
+  BpeTrainerOptions o;
+  o.vocab_size = 1000;
+  o.special_tokens = {"<|endoftext|>", "<|pad|>"};
+  BpeTrainResult r = train_byte_level_bpe(wc.counts(), o);
+  EXPECT_EQ(byte_level_bpe_tokenizer_json(r, regex), read_file_bytes(fixtures() + "bpe_trained/tokenizer.json"));
+}
 
 }  // namespace
 }  // namespace lmkit

@@ -360,4 +360,101 @@ std::unique_ptr<PipelineTokenizer> load_hf_tokenizer_json(const std::string& pat
   return parse_hf_tokenizer_json(text, path, options, config);
 }
 
+// ------------------------------------------------------------------------ writers
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+ojson added_token_json(int64_t id, const std::string& content) {
+  return ojson{{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
+               {"rstrip", false}, {"normalized", false}, {"special", true}};
+}
+
+ojson skeleton() {
+  ojson j;
+  j["version"] = "1.0";
+  j["truncation"] = nullptr;
+  j["padding"] = nullptr;
+  j["added_tokens"] = ojson::array();
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = nullptr;
+  j["post_processor"] = nullptr;
+  j["decoder"] = nullptr;
+  j["model"] = nullptr;
+  return j;
+}
+
+}  // namespace
+
+std::string byte_level_bpe_tokenizer_json(const BpeTrainResult& r, const std::string& pattern_regex) {
+  ojson j = skeleton();
+  for (size_t k = 0; k < r.special_tokens.size(); ++k)
+    j["added_tokens"].push_back(added_token_json(int64_t(r.tokens.size() + k), r.special_tokens[k]));
+  j["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       ojson::array({ojson{{"type", "Split"}, {"pattern", {{"Regex", pattern_regex}}}, {"behavior", "Isolated"},
+                           {"invert", false}},
+                     ojson{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+                           {"use_regex", false}}})}};
+  j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
+  ojson vocab = ojson::object();
+  std::vector<std::string> mapped(r.tokens.size());
+  for (size_t id = 0; id < r.tokens.size(); ++id) {
+    mapped[id] = byte_level::encode(r.tokens[id]);
+    vocab[mapped[id]] = int64_t(id);
+  }
+  ojson merges = ojson::array();
+  for (auto [a, b] : r.merges) merges.push_back(ojson::array({mapped[size_t(a)], mapped[size_t(b)]}));
+  j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
+                {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
+                {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}};
+  return j.dump(1) + "\n";
+}
+
+std::string unigram_tokenizer_json(const UnigramVocab& v) {
+  ojson j = skeleton();
+  auto& at = j["added_tokens"];
+  at.push_back(added_token_json(v.unk_id, v.pieces.at(size_t(v.unk_id)).first));
+  for (const std::string& s : v.special_tokens)
+    for (size_t id = 0; id < v.pieces.size(); ++id)
+      if (v.pieces[id].first == s) at.push_back(added_token_json(int64_t(id), s));
+  const std::string meta = "\xE2\x96\x81";
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", meta}, {"prepend_scheme", "always"}, {"split", true}};
+  j["decoder"] = {{"type", "Sequence"},
+                  {"decoders", ojson::array({ojson{{"type", "Replace"}, {"pattern", {{"String", meta}}}, {"content", " "}},
+                                             ojson{{"type", "ByteFallback"}}, ojson{{"type", "Fuse"}},
+                                             ojson{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}};
+  ojson vocab = ojson::array();
+  for (const auto& [piece, score] : v.pieces) vocab.push_back(ojson::array({piece, score}));
+  j["model"] = {{"type", "Unigram"}, {"unk_id", v.unk_id}, {"vocab", vocab}, {"byte_fallback", v.byte_fallback}};
+  return j.dump(1) + "\n";
+}
+
+std::string wordpiece_tokenizer_json(const WordPieceVocab& v) {
+  ojson j = skeleton();
+  int64_t cls = -1, sep = -1;
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    const std::string& t = v.tokens[id];
+    bool special = t.size() > 2 && t.front() == '[' && t.back() == ']';
+    if (special) j["added_tokens"].push_back(added_token_json(int64_t(id), t));
+    if (t == "[CLS]") cls = int64_t(id);
+    if (t == "[SEP]") sep = int64_t(id);
+  }
+  j["normalizer"] = {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
+                     {"strip_accents", nullptr}, {"lowercase", true}};
+  j["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
+  if (cls >= 0 && sep >= 0)
+    j["post_processor"] = {{"type", "BertProcessing"}, {"sep", ojson::array({"[SEP]", sep})}, {"cls", ojson::array({"[CLS]", cls})}};
+  j["decoder"] = {{"type", "WordPiece"}, {"prefix", v.continuing_subword_prefix}, {"cleanup", true}};
+  ojson vocab = ojson::object();
+  for (size_t id = 0; id < v.tokens.size(); ++id) vocab[v.tokens[id]] = int64_t(id);
+  j["model"] = {{"type", "WordPiece"}, {"unk_token", v.unk_token},
+                {"continuing_subword_prefix", v.continuing_subword_prefix}, {"max_input_chars_per_word", 100},
+                {"vocab", vocab}};
+  return j.dump(1) + "\n";
+}
+
 }  // namespace lmkit
