@@ -49,6 +49,25 @@ TEST(SentencePieceModel, UnigramNfkcMatchesSentencepiece) { check_cases("spm_uni
 TEST(SentencePieceModel, BpeIdentityMatchesSentencepiece) { check_cases("spm_bpe_identity_cases.json"); }
 TEST(SentencePieceModel, CharMatchesSentencepiece) { check_cases("spm_char_cases.json"); }
 
+// All of Tiny Shakespeare in one call (long inputs: float score sums in Unigram, BPE
+// segments), pinned by count and FNV-1a-64 of the ids (spm_whole_text.json).
+TEST(SentencePieceModel, WholeShakespeareMatchesSentencepiece) {
+  const std::string text_path = asset("text/tinyshakespeare.txt");
+  const std::string llama = asset("tokenizers/llama2-sp/tokenizer.model");
+  if (text_path.empty() || llama.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  const std::string text = read_file(text_path);
+  const json doc = json::parse(read_file(fixture("spm_whole_text.json")));
+  for (const auto& [name, want] : doc["models"].items()) {
+    const auto tok = load_sentencepiece_model(name == "llama2" ? llama : fixture(name + ".model"));
+    const auto ids = tok->encode(text);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int32_t id : ids)
+      for (int k = 0; k < 4; ++k) h = (h ^ ((static_cast<uint32_t>(id) >> (8 * k)) & 0xFF)) * 0x100000001b3ull;
+    EXPECT_EQ(ids.size(), want["count"].get<size_t>()) << name;
+    EXPECT_EQ(std::to_string(h), want["fnv1a64"].get<std::string>()) << name;
+  }
+}
+
 // UnigramModel with HF semantics (every piece in the lattice, f64 scores, fuse_unk,
 // byte fallback) against HF tokenizers' Unigram behind a Metaspace pre-tokenizer
 // (make_wordpiece_fixtures.js), on the pieces of the fixture Unigram model.

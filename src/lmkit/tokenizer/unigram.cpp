@@ -87,12 +87,15 @@ void UnigramModel::viterbi_impl(std::string_view text, std::vector<Span>& path) 
     const size_t mblen = std::min(spm_one_char_len(text[starts_at]), size - starts_at);
     trie_->common_prefix_search(text.substr(starts_at), [&](size_t length, int32_t id) {
       BestPathNode& target = best[starts_at + length];
+      // sentencepiece: `const auto score = user_defined ? (length * max_score_ - 0.1) :
+      // GetScore(id)` is a double (float * size_t stays float, minus 0.1 makes it
+      // double), so the candidate is summed and compared in double, then stored as float.
       double candidate;
       if (spm && kinds_[id] == UnigramPieceKind::kUserDefined) {
         // User-defined symbols get a bonus so that they are always chosen.
-        candidate = (static_cast<double>(length) * max_score - 0.1) + static_cast<double>(till_here);
+        candidate = static_cast<double>(static_cast<float>(length) * max_score) - 0.1 + static_cast<double>(till_here);
       } else if constexpr (sizeof(Score) == sizeof(float)) {
-        candidate = static_cast<float>(scores_f_[id] + till_here);
+        candidate = static_cast<double>(scores_f_[id]) + static_cast<double>(till_here);
       } else {
         candidate = scores_d_[id] + till_here;
       }
