@@ -1,5 +1,6 @@
 #include "lmkit/io/tiktoken_file.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -14,7 +15,9 @@ namespace {
 
 struct KnownEncoding {
   const char* name;
-  const char* sha256;
+  const char* sha256;   // OpenAI's / Meta's published SHA-256 of the file
+  size_t size;          // its size in bytes
+  uint64_t fingerprint; // content_fingerprint() of the same file
   const char* pattern;  // split_pattern_by_name
   std::vector<std::pair<std::string, int32_t>> specials;
   int32_t bos = -1, eos = -1;
@@ -37,20 +40,44 @@ std::vector<std::pair<std::string, int32_t>> llama3_specials() {
 // tiktoken_ext/openai_public.py: expected hashes, patterns and special tokens.
 const std::vector<KnownEncoding>& known_encodings() {
   static const std::vector<KnownEncoding> k = {
-      {"r50k_base", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930", "gpt2",
+      {"r50k_base", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930", 835554, 0xfdffe63e1ac2e99full, "gpt2",
        {{"<|endoftext|>", 50256}}, -1, 50256},
-      {"p50k_base", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069", "gpt2",
+      {"p50k_base", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069", 836186, 0xf36f9b3f039ef162ull, "gpt2",
        {{"<|endoftext|>", 50256}}, -1, 50256},
-      {"cl100k_base", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", "cl100k",
+      {"cl100k_base", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", 1681126, 0x2cd2a78c3f2d4be6ull, "cl100k",
        {{"<|endoftext|>", 100257}, {"<|fim_prefix|>", 100258}, {"<|fim_middle|>", 100259},
         {"<|fim_suffix|>", 100260}, {"<|endofprompt|>", 100276}}, -1, 100257},
-      {"o200k_base", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d", "o200k",
+      {"o200k_base", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d", 3613922, 0x49eb434d6cf7bb53ull, "o200k",
        {{"<|endoftext|>", 199999}, {"<|endofprompt|>", 200018}}, -1, 199999},
       // Meta's Llama-3 tokenizer.model (same file for 3, 3.1, 3.2); BOS <|begin_of_text|>.
-      {"llama3", "82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55", "llama3",
+      {"llama3", "82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55", 2183982, 0x4123e61d58159968ull, "llama3",
        llama3_specials(), 128000, 128001},
   };
   return k;
+}
+
+// A fast 64-bit content fingerprint (four multiply-xorshift lanes over 32-byte blocks, at
+// memory speed). Known files are recognized by size + fingerprint; the table's values were
+// computed from the files whose SHA-256 is listed beside them (tiktoken_file_test checks
+// both agree), so loading does not pay for SHA-256.
+uint64_t content_fingerprint(std::string_view d) {
+  auto mix = [](uint64_t h, uint64_t w) {
+    h = (h ^ w) * 0x9FB21C651E98DF25ull;
+    return h ^ (h >> 29);
+  };
+  uint64_t h[4] = {0x243F6A8885A308D3ull, 0x13198A2E03707344ull, 0xA4093822299F31D0ull, 0x082EFA98EC4E6C89ull};
+  size_t i = 0, n = d.size();
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k) {
+      uint64_t w;
+      std::memcpy(&w, d.data() + i + 8 * size_t(k), 8);
+      h[k] = mix(h[k], w);
+    }
+  uint64_t tail = 0x9E3779B97F4A7C15ull ^ n;
+  for (; i < n; ++i) tail = mix(tail, uint8_t(d[i]));
+  uint64_t r = tail;
+  for (int k = 0; k < 4; ++k) r = mix(r, h[k]);
+  return mix(r, n);
 }
 
 int8_t b64_value(unsigned char c) {
@@ -137,7 +164,8 @@ bool looks_like_tiktoken(std::string_view head) {
 
 std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::string& source) {
   std::vector<std::string> tokens;
-  tokens.reserve(data.size() / 10);
+  // Ranks are normally the line numbers: size for that up front.
+  tokens.resize(size_t(std::count(data.begin(), data.end(), '\n')) + 1);
   std::string bytes;
   size_t pos = 0, line_no = 0, count = 0;
   while (pos < data.size()) {
@@ -157,12 +185,13 @@ std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::
     auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), rank);
     check(ec == std::errc() && end == r.data() + r.size() && rank < (1u << 30),
           "{}: line {}: invalid rank '{}'", source, line_no, r);
-    if (rank >= tokens.size()) tokens.resize(size_t(rank) + 1);
+    if (rank >= tokens.size()) tokens.resize(std::max<size_t>(size_t(rank) + 1, tokens.size() * 2));
     check(tokens[size_t(rank)].empty(), "{}: line {}: rank {} appears twice", source, line_no, rank);
     tokens[size_t(rank)] = bytes;
     ++count;
   }
   check(count > 0, "{}: no tokens in tiktoken file", source);
+  while (!tokens.empty() && tokens.back().empty()) tokens.pop_back();
   return tokens;
 }
 
@@ -172,20 +201,27 @@ std::string known_tiktoken_encoding(const std::string& sha256) {
   return "";
 }
 
+std::string known_tiktoken_file(std::string_view data) {
+  for (const auto& k : known_encodings())
+    if (k.size == data.size() && k.fingerprint == content_fingerprint(data)) return k.name;
+  return "";
+}
+
+uint64_t tiktoken_content_fingerprint(std::string_view data) { return content_fingerprint(data); }
+
 std::unique_ptr<PipelineTokenizer> parse_tiktoken(std::string_view data, const std::string& source,
                                                   const TokenizerOptions& options) {
   std::vector<std::string> tokens = parse_tiktoken_ranks(data, source);
   const KnownEncoding* known = nullptr;
-  std::string digest = sha256_hex(data);
   for (const auto& k : known_encodings())
-    if (digest == k.sha256) known = &k;
+    if (k.size == data.size() && k.fingerprint == content_fingerprint(data)) known = &k;
 
   std::string pattern = options.pattern;
   if (pattern.empty() && known) pattern = known->pattern;
-  check(!pattern.empty(),
-        "{}: not a known tiktoken encoding (sha256 {}); give its split pattern (--pattern "
-        "gpt2|cl100k|o200k|qwen2|REGEX)",
-        source, digest);
+  if (pattern.empty())
+    fail("{}: not a known tiktoken encoding (sha256 {}); give its split pattern (--pattern "
+         "gpt2|cl100k|o200k|qwen2|REGEX)",
+         source, sha256_hex(data));
   bool known_pattern = false;
   if (auto named = split_pattern_by_name(pattern)) {
     pattern = *named;

@@ -24,6 +24,10 @@ std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::
 // The name of a known encoding ("r50k_base", "p50k_base", "cl100k_base", "o200k_base",
 // "llama3") for a file's SHA-256, or "".
 std::string known_tiktoken_encoding(const std::string& sha256);
+// The known encoding a file's bytes are (by size and a fast content fingerprint whose table
+// values were taken from the files with the SHA-256 above), or "".
+std::string known_tiktoken_file(std::string_view data);
+uint64_t tiktoken_content_fingerprint(std::string_view data);
 
 std::unique_ptr<PipelineTokenizer> parse_tiktoken(std::string_view data, const std::string& source,
                                                   const TokenizerOptions& options);

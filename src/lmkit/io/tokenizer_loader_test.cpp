@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
+#include "lmkit/io/sha256.h"
 #include "lmkit/io/tiktoken_file.h"
 #include "lmkit/tokenizer/hf_tokenizer.h"
 
@@ -58,6 +59,24 @@ TEST(Tiktoken, KnownEncodingsAndPins) {
   auto o200 = load_tokenizer(tok_path("tiktoken/o200k_base.tiktoken"));
   EXPECT_EQ(o200->vocab_size(), 200019);
   EXPECT_EQ(o200->decode(o200->encode("hello world")), "hello world");
+}
+
+TEST(Tiktoken, FingerprintTableAgreesWithSha256) {
+  // Known files are recognized by size + a fast fingerprint; the SHA-256 of the same files
+  // must be the published one (tiktoken_ext/openai_public.py, Meta's checklist).
+  int seen = 0;
+  for (std::string f : {"tiktoken/r50k_base.tiktoken", "tiktoken/p50k_base.tiktoken", "tiktoken/cl100k_base.tiktoken",
+                        "tiktoken/o200k_base.tiktoken", "llama3-tiktoken/tokenizer.model"}) {
+    if (!fs::exists(tok_path(f))) continue;
+    std::string data = read_file_bytes(tok_path(f));
+    std::string by_fingerprint = known_tiktoken_file(data);
+    EXPECT_FALSE(by_fingerprint.empty()) << f;
+    EXPECT_EQ(by_fingerprint, known_tiktoken_encoding(sha256_hex(data))) << f;
+    data[data.size() / 2] ^= 1;  // any change: no longer known
+    EXPECT_EQ(known_tiktoken_file(data), "");
+    ++seen;
+  }
+  if (seen == 0) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
 }
 
 TEST(Tiktoken, SpecialTokens) {

@@ -455,9 +455,9 @@ PipelineTokenizer::PipelineTokenizer(PipelineParts parts) : parts_(std::move(par
   bool byte_level = parts_.model->byte_level();
   raw_decode_ = byte_level && (!parts_.decoder || parts_.decoder->is_byte_level());
   if (raw_decode_) {
-    decode_offsets_.assign(size_t(vocab_size_) + 1, 0);
+    decode_ranges_.assign(size_t(vocab_size_), ByteRange{0, 0});
     for (int64_t id = 0; id < vocab_size_; ++id) {
-      decode_offsets_[size_t(id)] = decode_bytes_.size();
+      size_t begin = decode_bytes_.size();
       int32_t k = added_index_[size_t(id)];
       if (k >= 0) {
         const std::string& c = parts_.added_tokens[size_t(k)].content;
@@ -466,8 +466,10 @@ PipelineTokenizer::PipelineTokenizer(PipelineParts parts) : parts_(std::move(par
       } else if (id < parts_.model->size()) {
         decode_bytes_ += parts_.model->token_bytes(int32_t(id));
       }
+      check(decode_bytes_.size() < (size_t(1) << 32), "{}: vocabulary bytes exceed 4 GiB", parts_.source);
+      decode_ranges_[size_t(id)] = {uint32_t(begin), uint32_t(decode_bytes_.size() - begin)};
     }
-    decode_offsets_[size_t(vocab_size_)] = decode_bytes_.size();
+    decode_bytes_.append(16, '\0');
   }
 }
 
@@ -550,21 +552,34 @@ std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_s
 }
 
 std::string PipelineTokenizer::decode(std::span<const int32_t> ids) const {
+  if (raw_decode_) {
+    // One pass to validate and size, one to copy: 16 bytes at a time for short tokens
+    // (the table and the output carry 16 bytes of slack).
+    size_t total = 0;
+    const ByteRange* ranges = decode_ranges_.data();
+    for (int32_t id : ids) {
+      check(id >= 0 && id < vocab_size_, "{}: token id {} is outside the vocabulary (size {})",
+            parts_.source, id, vocab_size_);
+      total += ranges[id].length;
+    }
+    std::string out;
+    out.resize(total + 16);
+    char* p = out.data();
+    const char* src = decode_bytes_.data();
+    for (int32_t id : ids) {
+      ByteRange r = ranges[id];
+      if (r.length <= 16)
+        std::memcpy(p, src + r.offset, 16);
+      else
+        std::memcpy(p, src + r.offset, r.length);
+      p += r.length;
+    }
+    out.resize(total);
+    return out;
+  }
   for (int32_t id : ids)
     check(id >= 0 && id < vocab_size_, "{}: token id {} is outside the vocabulary (size {})",
           parts_.source, id, vocab_size_);
-  if (raw_decode_) {
-    size_t total = 0;
-    for (int32_t id : ids) total += decode_offsets_[size_t(id) + 1] - decode_offsets_[size_t(id)];
-    std::string out(total, '\0');
-    char* p = out.data();
-    for (int32_t id : ids) {
-      size_t b = decode_offsets_[size_t(id)], len = decode_offsets_[size_t(id) + 1] - b;
-      std::memcpy(p, decode_bytes_.data() + b, len);
-      p += len;
-    }
-    return out;
-  }
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) tokens.push_back(token_text(id));

@@ -120,8 +120,11 @@ class PipelineTokenizer final : public Tokenizer {
   std::unique_ptr<AddedMatcher> raw_matcher_, normalized_matcher_;
   // Exact bytes of every id when decoding is plain concatenation (byte-level models).
   bool raw_decode_ = false;
-  std::string decode_bytes_;
-  std::vector<uint64_t> decode_offsets_;  // id -> [offsets[id], offsets[id + 1])
+  std::string decode_bytes_;  // padded with 16 zero bytes for wide copies
+  struct ByteRange {
+    uint32_t offset, length;
+  };
+  std::vector<ByteRange> decode_ranges_;  // id -> its bytes in decode_bytes_
   std::vector<int32_t> added_index_;      // id -> index in added_tokens or -1
 };
 
