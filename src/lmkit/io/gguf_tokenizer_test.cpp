@@ -66,7 +66,16 @@ void check_vocab(const std::string& name) {
 
 TEST(GgufTokenizer, LlamaSpmVectors) { check_vocab("llama-spm"); }
 TEST(GgufTokenizer, Phi3Vectors) { check_vocab("phi-3"); }
-TEST(GgufTokenizer, BertBgeVectors) { check_vocab("bert-bge"); }
+TEST(GgufTokenizer, BertBgeVectors) {
+  check_vocab("bert-bge");
+  const std::string gguf = asset("tokenizers/llamacpp-vocab/ggml-vocab-bert-bge.gguf");
+  if (gguf.empty()) return;
+  const auto tok = load_gguf_tokenizer(gguf);
+  // [CLS] hello world [SEP]; continuation pieces come back with "##".
+  EXPECT_EQ(tok->encode("Hello world", true), (std::vector<int32_t>{101, 7592, 2088, 102}));
+  EXPECT_EQ(tok->token_text(2075), "##ing");
+  EXPECT_EQ(tok->decode(tok->encode("Tokenizing works!", true)), "tokenizing works!");
+}
 TEST(GgufTokenizer, Gpt2Vectors) { check_vocab("gpt-2"); }
 TEST(GgufTokenizer, FalconVectors) { check_vocab("falcon"); }
 TEST(GgufTokenizer, MptVectors) { check_vocab("mpt"); }
