@@ -1,0 +1,575 @@
+// The KV-cache inference engine (engine.h). The forward pass follows model/decoder.cpp
+// Decoder::build line by line; references for each formula are in core/kernels.h.
+#include "lmkit/infer/engine.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "lmkit/core/error.h"
+#include "lmkit/core/gemm.h"
+#include "lmkit/core/half.h"
+#include "lmkit/core/kernels.h"
+#include "lmkit/core/quant.h"
+#include "lmkit/core/thread_pool.h"
+#include "lmkit/infer/engine_kernels.h"
+
+namespace lmkit {
+
+namespace {
+
+// Anonymous memory committed page by page as it is first written (MAP_NORESERVE: a long
+// context reserves address space, not RAM).
+class LazyBuffer {
+ public:
+  LazyBuffer() = default;
+  explicit LazyBuffer(size_t bytes) : bytes_(bytes) {
+    if (bytes_ == 0) return;
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    check(p != MAP_FAILED, "cannot reserve {} bytes for the KV cache", bytes_);
+    data_ = static_cast<uint8_t*>(p);
+  }
+  ~LazyBuffer() {
+    if (data_) munmap(data_, bytes_);
+  }
+  LazyBuffer(LazyBuffer&& o) noexcept : data_(o.data_), bytes_(o.bytes_) {
+    o.data_ = nullptr;
+    o.bytes_ = 0;
+  }
+  LazyBuffer& operator=(LazyBuffer&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  uint8_t* data() const { return data_; }
+  size_t size() const { return bytes_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// A small vector parameter (norm weight, bias) as f32.
+std::vector<float> vec_f32(const Weight* w) {
+  if (!w) return {};
+  std::vector<float> v(size_t(w->q.numel()));
+  if (w->grouped_q8()) {
+    w->dequantize_row(0, v.data());
+  } else {
+    dequantize_row(w->q.type, w->q.data, v.data(), w->q.numel());
+  }
+  return v;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  struct Layer {
+    std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
+    const Weight *q, *k, *v, *o, *gate, *up, *down;
+    std::vector<float> q_b, k_b, v_b, o_b, gate_b, up_b, down_b, q_norm, k_norm;
+  };
+  struct Sequence {
+    bool used = false;
+    int64_t len = 0;
+    LazyBuffer kv;  // per layer: K (NKV, ctx, hs) then V (NKV, ctx, hs)
+  };
+
+  const ModelConfig* c = nullptr;
+  std::vector<Layer> layers;
+  const Weight* embed = nullptr;
+  const Weight* pos_embed = nullptr;
+  const Weight* head = nullptr;
+  std::vector<float> final_w, final_b;
+  std::vector<Sequence> seqs;
+  size_t elem = 4;         // bytes per cached value
+  size_t layer_stride = 0;  // bytes of one layer's K or V in a sequence
+  // RoPE cos/sin (ctx, 2, hs/2), as core/kernels.cpp rope_cos_sin computes them.
+  std::vector<float> cos_sin;
+  bool interleaved = false;
+  // Scratch for a batch of N tokens.
+  std::vector<float> x, xn, q, k, v, att, h1, h2, h3;
+  std::vector<float> embrow;
+  bool single_thread = false;  // tiny models: one thread beats waking the pool
+  bool runq = false;           // llama2.c int8: runq.c's forward (Engine::forward_runq)
+};
+
+Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions options)
+    : w_(std::move(weights)), opt_(options), impl_(std::make_unique<Impl>()) {
+  check(w_ != nullptr, "Engine: no weights");
+  w_->validate();
+  const ModelConfig& c = w_->config;
+  ctx_ = opt_.context > 0 ? opt_.context : c.max_seq_len;
+  check(ctx_ >= 1 && ctx_ <= (int64_t(1) << 24), "context {} is out of range", ctx_);
+  check(c.pos != PosKind::Learned || ctx_ <= c.max_seq_len,
+        "context {} exceeds the {} learned positions of the model", ctx_, c.max_seq_len);
+  check(opt_.max_batch >= 1, "max_batch must be >= 1");
+  Impl& I = *impl_;
+  I.c = &w_->config;
+  I.embed = &w_->at("embed.weight");
+  I.pos_embed = w_->find("pos_embed.weight");
+  I.head = c.tie_embeddings ? I.embed : &w_->at("lm_head.weight");
+  I.final_w = vec_f32(&w_->at("final_norm.weight"));
+  I.final_b = vec_f32(w_->find("final_norm.bias"));
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string L = "layers." + std::to_string(l) + ".";
+    Impl::Layer ly;
+    ly.attn_norm_w = vec_f32(&w_->at(L + "attn_norm.weight"));
+    ly.attn_norm_b = vec_f32(w_->find(L + "attn_norm.bias"));
+    ly.mlp_norm_w = vec_f32(&w_->at(L + "mlp_norm.weight"));
+    ly.mlp_norm_b = vec_f32(w_->find(L + "mlp_norm.bias"));
+    ly.q = &w_->at(L + "attn.q.weight");
+    ly.k = &w_->at(L + "attn.k.weight");
+    ly.v = &w_->at(L + "attn.v.weight");
+    ly.o = &w_->at(L + "attn.o.weight");
+    ly.gate = w_->find(L + "mlp.gate.weight");
+    ly.up = &w_->at(L + "mlp.up.weight");
+    ly.down = &w_->at(L + "mlp.down.weight");
+    ly.q_b = vec_f32(w_->find(L + "attn.q.bias"));
+    ly.k_b = vec_f32(w_->find(L + "attn.k.bias"));
+    ly.v_b = vec_f32(w_->find(L + "attn.v.bias"));
+    ly.o_b = vec_f32(w_->find(L + "attn.o.bias"));
+    ly.gate_b = vec_f32(w_->find(L + "mlp.gate.bias"));
+    ly.up_b = vec_f32(w_->find(L + "mlp.up.bias"));
+    ly.down_b = vec_f32(w_->find(L + "mlp.down.bias"));
+    ly.q_norm = vec_f32(w_->find(L + "attn.q_norm.weight"));
+    ly.k_norm = vec_f32(w_->find(L + "attn.k_norm.weight"));
+    I.layers.push_back(std::move(ly));
+  }
+  I.elem = opt_.kv_type == KvType::F16 ? 2 : 4;
+  I.layer_stride = size_t(c.n_kv_head) * size_t(ctx_) * size_t(c.head_dim) * I.elem;
+  I.interleaved = w_->rope_pairing == RopePairing::Interleaved;
+  I.runq = I.layers.front().q->grouped_q8();
+  if (I.runq)
+    for (const auto& [name, wt] : w_->tensors)
+      check(wt.grouped_q8() || wt.q.shape.size() == 1, "{}: mixes llama2.c int8 and other weight "
+            "types ('{}')", w_->source, name);
+  check(!I.runq || (w_->rope_pairing == RopePairing::HalfSplit && c.pos == PosKind::Rope &&
+                    c.mlp == MlpKind::SwiGlu && !c.attn_qkv_bias && !c.qk_norm),
+        "llama2.c int8 weights only come in llama2.c's Llama architecture");
+  I.embrow.resize(size_t(c.dim));
+  // Below ~1 MB of weights per token the work is microseconds per layer: a single thread
+  // avoids waking the pool dozens of times per token.
+  I.single_thread = w_->bytes() < (size_t(2) << 20);
+}
+
+Engine::~Engine() = default;
+
+const ModelConfig& Engine::config() const { return w_->config; }
+int64_t Engine::vocab_size() const { return w_->config.vocab_size; }
+
+int Engine::add_sequence() {
+  Impl& I = *impl_;
+  size_t id = 0;
+  while (id < I.seqs.size() && I.seqs[id].used) ++id;
+  if (id == I.seqs.size()) I.seqs.emplace_back();
+  Impl::Sequence& s = I.seqs[id];
+  s.used = true;
+  s.len = 0;
+  if (s.kv.size() == 0) s.kv = LazyBuffer(2 * I.layer_stride * size_t(config().n_layer));
+  return int(id);
+}
+
+void Engine::remove_sequence(int seq) {
+  check(seq >= 0 && size_t(seq) < impl_->seqs.size() && impl_->seqs[size_t(seq)].used,
+        "no sequence {}", seq);
+  Impl::Sequence& s = impl_->seqs[size_t(seq)];
+  s.used = false;
+  s.len = 0;
+  s.kv = LazyBuffer();  // give the pages back
+}
+
+void Engine::truncate(int seq, int64_t n) {
+  check(seq >= 0 && size_t(seq) < impl_->seqs.size() && impl_->seqs[size_t(seq)].used,
+        "no sequence {}", seq);
+  Impl::Sequence& s = impl_->seqs[size_t(seq)];
+  check(n >= 0 && n <= s.len, "cannot truncate sequence {} of {} positions to {}", seq, s.len, n);
+  s.len = n;
+}
+
+int64_t Engine::length(int seq) const {
+  check(seq >= 0 && size_t(seq) < impl_->seqs.size() && impl_->seqs[size_t(seq)].used,
+        "no sequence {}", seq);
+  return impl_->seqs[size_t(seq)].len;
+}
+
+int Engine::num_sequences() const {
+  int n = 0;
+  for (const auto& s : impl_->seqs) n += s.used;
+  return n;
+}
+
+size_t Engine::kv_bytes_reserved() const {
+  size_t n = 0;
+  for (const auto& s : impl_->seqs) n += s.kv.size();
+  return n;
+}
+
+void Engine::capture_attention(int layer) {
+  check(layer < config().n_layer, "layer {} is outside the model's {} layers", layer,
+        config().n_layer);
+  capture_layer_ = layer;
+  captured_.clear();
+}
+
+int64_t Engine::decode(std::span<const BatchToken> batch, float* logits) {
+  const ModelConfig& c = config();
+  // Validate everything before touching any cache.
+  std::vector<int64_t> add(impl_->seqs.size(), 0);
+  int64_t n_out = 0;
+  for (const BatchToken& b : batch) {
+    check(b.seq >= 0 && size_t(b.seq) < impl_->seqs.size() && impl_->seqs[size_t(b.seq)].used,
+          "batch names sequence {}, which does not exist", b.seq);
+    check(b.token >= 0 && b.token < c.vocab_size, "token id {} is outside the vocabulary of {}",
+          b.token, c.vocab_size);
+    ++add[size_t(b.seq)];
+    n_out += b.logits;
+  }
+  for (size_t s = 0; s < add.size(); ++s)
+    check(impl_->seqs[s].len + add[s] <= ctx_ || add[s] == 0,
+          "sequence {} would grow to {} positions, past the context of {}", s,
+          impl_->seqs[s].len + add[s], ctx_);
+  check(n_out == 0 || logits != nullptr, "decode: logits requested but no output buffer");
+  captured_.clear();
+  int64_t done_out = 0;
+  for (size_t b0 = 0; b0 < batch.size(); b0 += size_t(opt_.max_batch)) {
+    const size_t n = std::min(batch.size() - b0, size_t(opt_.max_batch));
+    auto part = batch.subspan(b0, n);
+    float* out = logits ? logits + done_out * c.vocab_size : nullptr;
+    if (impl_->single_thread) {
+      // Run the whole pass inside one pool job: nested kernels then run serially.
+      thread_pool().run([&](int tid, int) {
+        if (tid == 0) forward(part, out);
+      });
+    } else {
+      forward(part, out);
+    }
+    for (const BatchToken& t : part) done_out += t.logits;
+  }
+  return n_out;
+}
+
+void Engine::prefill(int seq, std::span<const int32_t> tokens, float* last_logits,
+                     float* all_logits) {
+  if (tokens.empty()) return;
+  std::vector<BatchToken> batch(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i)
+    batch[i] = {seq, tokens[i], all_logits != nullptr || i + 1 == tokens.size()};
+  if (all_logits) {
+    decode(batch, all_logits);
+    if (last_logits)
+      std::memcpy(last_logits, all_logits + (tokens.size() - 1) * size_t(vocab_size()),
+                  size_t(vocab_size()) * sizeof(float));
+  } else {
+    decode(batch, last_logits);
+  }
+}
+
+void Engine::step(std::span<const int> seqs, std::span<const int32_t> tokens, float* logits) {
+  check(seqs.size() == tokens.size(), "step: {} sequences but {} tokens", seqs.size(),
+        tokens.size());
+  std::vector<BatchToken> batch(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) batch[i] = {seqs[i], tokens[i], true};
+  decode(batch, logits);
+}
+
+namespace {
+
+// y (M, N) = x (M, K) @ w^T (+ bias (N)) for w (N, K) of any supported storage.
+void linear(float* y, const float* x, const Weight& w, const std::vector<float>& bias, int64_t M) {
+  const int64_t N = w.rows(), K = w.cols();
+  const float* b = bias.empty() ? nullptr : bias.data();
+  if (w.grouped_q8()) {
+    infer_kernels::matmul_llama2c_q8(y, x, reinterpret_cast<const int8_t*>(w.q.data),
+                                     w.group_scales, w.group_size, M, K, N);
+  } else if (w.q.type == GgmlType::F32) {
+    linear_forward(y, x, reinterpret_cast<const float*>(w.q.data), b, M, K, N);
+    return;
+  } else {
+    matmul_q(y, x, w.q, M);
+  }
+  if (b)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) y[m * N + n] += b[n];
+}
+
+void norm(const ModelConfig& c, float* out, const float* x, const std::vector<float>& w,
+          const std::vector<float>& b, int64_t N) {
+  if (c.norm == NormKind::LayerNorm)
+    kernels::layernorm_forward(out, nullptr, nullptr, x, w.data(), b.empty() ? nullptr : b.data(),
+                               N, c.dim, float(c.norm_eps));
+  else
+    kernels::rmsnorm_forward(out, nullptr, x, w.data(), N, c.dim, float(c.norm_eps));
+}
+
+}  // namespace
+
+// llama2.c runq.c forward(), one token at a time, with its exact operation order
+// (karpathy/llama2.c runq.c: rmsnorm, quantize + matmul, RoPE, multihead attention,
+// softmax, SwiGLU). The q/k rows were permuted into rotate_half order by io/llama2c.h:
+// runq.c's element 2p + j of a head is our element j * hs/2 + p, so its pairs and its
+// sums over a head are visited in runq.c's order below.
+void Engine::forward_runq(std::span<const BatchToken> batch, float* logits) {
+  Impl& I = *impl_;
+  const ModelConfig& c = *I.c;
+  const int64_t C = c.dim, hs = c.head_dim, NH = c.n_head, NKV = c.n_kv_head, H = c.hidden_dim,
+                V = c.vocab_size, half = hs / 2, kv_mul = NH / NKV;
+  check(I.elem == 4, "llama2.c int8 models keep an f32 KV cache (as runq.c does)");
+  auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
+  std::vector<float> x = buf(C), xb = buf(C), xb2 = buf(C), q = buf(NH * hs), k = buf(NKV * hs),
+                     v = buf(NKV * hs), hb = buf(H), hb2 = buf(H), att = buf(ctx_);
+  auto rmsnorm = [&](float* o, const float* xs, const std::vector<float>& w) {
+    float ss = 0.0f;
+    for (int64_t j = 0; j < C; j++) ss += xs[j] * xs[j];
+    ss /= float(C);
+    ss += 1e-5f;
+    ss = 1.0f / std::sqrt(ss);
+    for (int64_t j = 0; j < C; j++) o[j] = w[size_t(j)] * (ss * xs[j]);
+  };
+  auto matmul = [&](float* y, const float* xs, const Weight& w) {
+    infer_kernels::matmul_llama2c_q8(y, xs, reinterpret_cast<const int8_t*>(w.q.data),
+                                     w.group_scales, w.group_size, 1, w.cols(), w.rows());
+  };
+  int64_t out_row = 0;
+  for (const BatchToken& bt : batch) {
+    Impl::Sequence& s = I.seqs[size_t(bt.seq)];
+    const int64_t pos = s.len;
+    I.embed->dequantize_row(bt.token, x.data());
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      const Impl::Layer& ly = I.layers[size_t(l)];
+      rmsnorm(xb.data(), x.data(), ly.attn_norm_w);
+      matmul(q.data(), xb.data(), *ly.q);
+      matmul(k.data(), xb.data(), *ly.k);
+      matmul(v.data(), xb.data(), *ly.v);
+      // RoPE: freq = 1 / powf(10000, head_dim / head_size), val = pos * freq.
+      for (int64_t h = 0; h < NH; ++h)
+        for (int64_t p = 0; p < half; ++p) {
+          const float freq = 1.0f / std::pow(10000.0f, float(2 * p) / float(hs));
+          const float val = float(pos) * freq;
+          const float fcr = std::cos(val), fci = std::sin(val);
+          for (int rot = 0; rot < (h < NKV ? 2 : 1); ++rot) {
+            float* vec = (rot == 0 ? q.data() : k.data()) + h * hs;
+            const float v0 = vec[p], v1 = vec[p + half];
+            vec[p] = v0 * fcr - v1 * fci;
+            vec[p + half] = v0 * fci + v1 * fcr;
+          }
+        }
+      float* kc = reinterpret_cast<float*>(s.kv.data() + size_t(2 * l) * I.layer_stride);
+      float* vc = reinterpret_cast<float*>(s.kv.data() + size_t(2 * l + 1) * I.layer_stride);
+      for (int64_t h = 0; h < NKV; ++h) {
+        std::memcpy(kc + (h * ctx_ + pos) * hs, k.data() + h * hs, size_t(hs) * 4);
+        std::memcpy(vc + (h * ctx_ + pos) * hs, v.data() + h * hs, size_t(hs) * 4);
+      }
+      const bool capture = capture_layer_ == l;
+      for (int64_t h = 0; h < NH; ++h) {
+        const float* qh = q.data() + h * hs;
+        const int64_t kh = h / kv_mul;
+        for (int64_t t = 0; t <= pos; ++t) {
+          const float* kt = kc + (kh * ctx_ + t) * hs;
+          float score = 0.0f;
+          for (int64_t p = 0; p < half; ++p) {  // runq.c's i = 2p, 2p + 1
+            score += qh[p] * kt[p];
+            score += qh[p + half] * kt[p + half];
+          }
+          score /= std::sqrt(float(hs));
+          att[size_t(t)] = score;
+        }
+        float max_val = att[0];
+        for (int64_t t = 1; t <= pos; ++t)
+          if (att[size_t(t)] > max_val) max_val = att[size_t(t)];
+        float sum = 0.0f;
+        for (int64_t t = 0; t <= pos; ++t) {
+          att[size_t(t)] = std::exp(att[size_t(t)] - max_val);
+          sum += att[size_t(t)];
+        }
+        for (int64_t t = 0; t <= pos; ++t) att[size_t(t)] /= sum;
+        if (capture) captured_.push_back({bt.seq, pos, int(h), std::vector<float>(att.begin(), att.begin() + pos + 1)});
+        float* o = xb.data() + h * hs;
+        std::fill(o, o + hs, 0.0f);
+        for (int64_t t = 0; t <= pos; ++t) {
+          const float* vt = vc + (kh * ctx_ + t) * hs;
+          const float a = att[size_t(t)];
+          for (int64_t i = 0; i < hs; ++i) o[i] += a * vt[i];
+        }
+      }
+      matmul(xb2.data(), xb.data(), *ly.o);
+      for (int64_t i = 0; i < C; ++i) x[size_t(i)] += xb2[size_t(i)];
+      rmsnorm(xb.data(), x.data(), ly.mlp_norm_w);
+      matmul(hb.data(), xb.data(), *ly.gate);
+      matmul(hb2.data(), xb.data(), *ly.up);
+      for (int64_t i = 0; i < H; ++i) {
+        float val = hb[size_t(i)];
+        val *= (1.0f / (1.0f + std::exp(-val)));
+        val *= hb2[size_t(i)];
+        hb[size_t(i)] = val;
+      }
+      matmul(xb.data(), hb.data(), *ly.down);
+      for (int64_t i = 0; i < C; ++i) x[size_t(i)] += xb[size_t(i)];
+    }
+    s.len++;
+    if (!bt.logits) continue;
+    rmsnorm(x.data(), x.data(), I.final_w);
+    matmul(logits + out_row * V, x.data(), *I.head);
+    ++out_row;
+  }
+}
+
+void Engine::forward(std::span<const BatchToken> batch, float* logits) {
+  Impl& I = *impl_;
+  if (I.runq) {
+    forward_runq(batch, logits);
+    return;
+  }
+  const ModelConfig& c = *I.c;
+  const int64_t N = int64_t(batch.size());
+  const int64_t C = c.dim, hs = c.head_dim, NH = c.n_head, NKV = c.n_kv_head, H = c.hidden_dim,
+                V = c.vocab_size;
+  const int64_t qd = NH * hs, kvd = NKV * hs;
+  auto grow = [](std::vector<float>& v, int64_t n) {
+    if (v.size() < size_t(n)) v.resize(size_t(n));
+  };
+  grow(I.x, N * C);
+  grow(I.xn, N * C);
+  grow(I.q, N * qd);
+  grow(I.k, N * kvd);
+  grow(I.v, N * kvd);
+  grow(I.att, N * qd);
+  grow(I.h1, N * H);
+  grow(I.h2, N * H);
+  grow(I.h3, N * H);
+
+  // Positions: each token takes the next position of its sequence.
+  std::vector<int64_t> pos(static_cast<size_t>(N));
+  {
+    std::vector<int64_t> next(I.seqs.size());
+    for (size_t s = 0; s < I.seqs.size(); ++s) next[s] = I.seqs[s].len;
+    for (int64_t i = 0; i < N; ++i) pos[size_t(i)] = next[size_t(batch[size_t(i)].seq)]++;
+  }
+  int64_t max_pos = 0;
+  for (int64_t p : pos) max_pos = std::max(max_pos, p);
+  if (c.pos == PosKind::Rope && int64_t(I.cos_sin.size()) < (max_pos + 1) * hs) {
+    // core/kernels.cpp rope_cos_sin: angle = f32(pos * inv_freq[i]) evaluated in double.
+    const int64_t half = hs / 2, from = int64_t(I.cos_sin.size()) / hs;
+    const int64_t to = std::max<int64_t>(max_pos + 1, std::min<int64_t>(ctx_, 2 * from + 64));
+    I.cos_sin.resize(size_t(to * hs));
+    for (int64_t p = from; p < to; ++p) {
+      float* row = I.cos_sin.data() + p * hs;
+      for (int64_t i = 0; i < half; ++i) {
+        const double angle = double(float(p) * w_->rope_inv_freq[size_t(i)]);
+        row[i] = float(std::cos(angle));
+        row[half + i] = float(std::sin(angle));
+      }
+    }
+  }
+
+  // Embeddings: x = wte[id] (+ wpe[pos]) (kernels::embedding_forward).
+  for (int64_t i = 0; i < N; ++i) {
+    float* xr = I.x.data() + i * C;
+    I.embed->dequantize_row(batch[size_t(i)].token, xr);
+    if (I.pos_embed) {
+      I.pos_embed->dequantize_row(pos[size_t(i)], I.embrow.data());
+      for (int64_t j = 0; j < C; ++j) xr[j] += I.embrow[size_t(j)];
+    }
+  }
+
+  const float scale = 1.0f / std::sqrt(float(hs));
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const Impl::Layer& ly = I.layers[size_t(l)];
+    norm(c, I.xn.data(), I.x.data(), ly.attn_norm_w, ly.attn_norm_b, N);
+    linear(I.q.data(), I.xn.data(), *ly.q, ly.q_b, N);
+    linear(I.k.data(), I.xn.data(), *ly.k, ly.k_b, N);
+    linear(I.v.data(), I.xn.data(), *ly.v, ly.v_b, N);
+    if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, before RoPE
+      kernels::rmsnorm_forward(I.q.data(), nullptr, I.q.data(), ly.q_norm.data(), N * NH, hs,
+                               float(c.norm_eps));
+      kernels::rmsnorm_forward(I.k.data(), nullptr, I.k.data(), ly.k_norm.data(), N * NKV, hs,
+                               float(c.norm_eps));
+    }
+    if (c.pos == PosKind::Rope) {
+      for (int64_t i = 0; i < N; ++i) {
+        const float* cs = I.cos_sin.data() + pos[size_t(i)] * hs;
+        infer_kernels::rope(I.q.data() + i * qd, NH, hs, cs, I.interleaved);
+        infer_kernels::rope(I.k.data() + i * kvd, NKV, hs, cs, I.interleaved);
+      }
+    }
+    // Append k, v to the caches.
+    for (int64_t i = 0; i < N; ++i) {
+      Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
+      uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride;
+      uint8_t* vbase = kbase + I.layer_stride;
+      for (int64_t h = 0; h < NKV; ++h) {
+        const size_t off = (size_t(h) * size_t(ctx_) + size_t(pos[size_t(i)])) * size_t(hs) * I.elem;
+        const float* kr = I.k.data() + i * kvd + h * hs;
+        const float* vr = I.v.data() + i * kvd + h * hs;
+        if (I.elem == 4) {
+          std::memcpy(kbase + off, kr, size_t(hs) * 4);
+          std::memcpy(vbase + off, vr, size_t(hs) * 4);
+        } else {
+          infer_kernels::f32_to_f16_row(kr, reinterpret_cast<f16*>(kbase + off), hs);
+          infer_kernels::f32_to_f16_row(vr, reinterpret_cast<f16*>(vbase + off), hs);
+        }
+      }
+    }
+    // Attention: token i, head h over positions 0..pos[i] of its sequence.
+    const bool capture = capture_layer_ == l;
+    if (capture) {
+      captured_.resize(size_t(N * NH));
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t h = 0; h < NH; ++h) {
+          auto& r = captured_[size_t(i * NH + h)];
+          r.seq = batch[size_t(i)].seq;
+          r.pos = pos[size_t(i)];
+          r.head = int(h);
+          r.weights.assign(size_t(pos[size_t(i)] + 1), 0.0f);
+        }
+    }
+    const int64_t group = NH / NKV;
+    thread_pool().parallel_for(size_t(N * NH), [&](size_t b, size_t e) {
+      thread_local std::vector<float> scores;
+      if (scores.size() < size_t(ctx_)) scores.resize(size_t(ctx_));
+      for (size_t it = b; it < e; ++it) {
+        const int64_t i = int64_t(it) / NH, h = int64_t(it) % NH, kh = h / group;
+        const Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
+        const uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride +
+                               size_t(kh) * size_t(ctx_) * size_t(hs) * I.elem;
+        const uint8_t* vbase = kbase + I.layer_stride;
+        infer_kernels::attend(I.att.data() + i * qd + h * hs, I.q.data() + i * qd + h * hs, kbase,
+                              vbase, I.elem == 2, pos[size_t(i)] + 1, hs, scale, scores.data());
+        if (capture)
+          std::memcpy(captured_[it].weights.data(), scores.data(),
+                      size_t(pos[size_t(i)] + 1) * sizeof(float));
+      }
+    });
+    linear(I.xn.data(), I.att.data(), *ly.o, ly.o_b, N);
+    kernels::add_inplace(I.x.data(), I.xn.data(), N * C);
+    norm(c, I.xn.data(), I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b, N);
+    linear(I.h2.data(), I.xn.data(), *ly.up, ly.up_b, N);
+    if (c.mlp == MlpKind::SwiGlu) {
+      linear(I.h1.data(), I.xn.data(), *ly.gate, ly.gate_b, N);
+      kernels::swiglu_forward(I.h3.data(), I.h1.data(), I.h2.data(), N * H);
+    } else {
+      kernels::gelu_forward(I.h3.data(), I.h2.data(), N * H);
+    }
+    linear(I.xn.data(), I.h3.data(), *ly.down, ly.down_b, N);
+    kernels::add_inplace(I.x.data(), I.xn.data(), N * C);
+  }
+  for (const BatchToken& t : batch) I.seqs[size_t(t.seq)].len++;
+
+  // Final norm and head on the rows that want logits.
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < N; ++i)
+    if (batch[size_t(i)].logits) rows.push_back(i);
+  if (rows.empty()) return;
+  const int64_t R = int64_t(rows.size());
+  for (int64_t r = 0; r < R; ++r)
+    if (rows[size_t(r)] != r)
+      std::memcpy(I.x.data() + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
+  norm(c, I.xn.data(), I.x.data(), I.final_w, I.final_b, R);
+  linear(logits, I.xn.data(), *I.head, {}, R);
+  (void)V;
+}
+
+}  // namespace lmkit

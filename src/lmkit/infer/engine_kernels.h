@@ -1,0 +1,37 @@
+// Internal: the small kernels of the inference engine (infer/engine.cpp) that core/ does
+// not have: RoPE at arbitrary per-token positions in either pairing, attention of one
+// query over a KV cache (f32 or f16), f16 conversion of cache rows, and llama2.c's grouped
+// int8 matrix product (runq.c). Scalar reference versions; the dispatcher picks an
+// AVX-512 version where one exists (engine_kernels_avx512.cpp).
+#pragma once
+#include <cstdint>
+
+#include "lmkit/core/half.h"
+
+namespace lmkit::infer_kernels {
+
+// Rotates the H heads of one token in place. x (H, hs); cos_sin (2, hs/2): the cos row
+// then the sin row of this token's position. interleaved: pairs (2i, 2i+1) (Meta,
+// llama2.c run.c); else (i, i + hs/2) (HF rotate_half). Rounded as core/kernels rope:
+// x1 c - x2 s and x2 c + x1 s, no fused multiply-add.
+void rope(float* x, int64_t H, int64_t hs, const float* cos_sin, bool interleaved);
+
+// dst (n) = f16(src (n)), round to nearest even.
+void f32_to_f16_row(const float* src, f16* dst, int64_t n);
+
+// One query row against n cached positions: s_j = (q . k_j) * scale, p = softmax(s),
+// out = sum_j p_j v_j. q, out (hs); k, v (n, hs) rows of f32 or f16 (kv_f16);
+// probs (n) receives p.
+void attend(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
+            int64_t n, int64_t hs, float scale, float* probs);
+
+// llama2.c runq.c matmul on grouped int8 (QuantizedTensor, group size gs): each row of x
+// (M, K) is quantized as runq.c quantize() does (per group of gs: scale = max|x| / 127,
+// q = round(x / scale)), then y[m, r] = sum over whole groups j of
+// (float)(int32 sum_k xq[j+k] wq[r K + j + k]) * ws[(r K + j) / gs] * xs[j / gs], the exact
+// loop of runq.c (the last K % gs inputs of a row are not used, as there).
+// wq (N*K int8), ws (N*K/gs f32), y (M, N).
+void matmul_llama2c_q8(float* y, const float* x, const int8_t* wq, const float* ws, int64_t gs,
+                       int64_t M, int64_t K, int64_t N);
+
+}  // namespace lmkit::infer_kernels
