@@ -118,6 +118,13 @@ TEST(SentencePieceModel, Llama2Fields) {
   const SpmModelSpec again = parse_sentencepiece_model(serialize_sentencepiece_model(tok->spec()), "roundtrip");
   SentencePieceTokenizer tok2(again, "roundtrip");
   EXPECT_EQ(tok2.encode("I believe the meaning of life is"), tok->encode("I believe the meaning of life is"));
+  SpmModelSpec eos = tok->spec();
+  eos.add_eos = true;
+  EXPECT_EQ(SentencePieceTokenizer(eos).encode("Hello world", true), (std::vector<int32_t>{1, 15043, 3186, 2}));
+  eos.add_bos = false;
+  const SentencePieceTokenizer no_bos(eos);
+  EXPECT_FALSE(no_bos.adds_bos());
+  EXPECT_EQ(no_bos.encode("Hello world", true), (std::vector<int32_t>{15043, 3186, 2}));
 }
 
 // BPE encodes the text in segments cut before "▁" runs when no piece spans such a cut;

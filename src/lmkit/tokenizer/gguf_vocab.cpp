@@ -94,6 +94,8 @@ std::unique_ptr<Tokenizer> make_spm(const GgufVocab& v, SpmModelType type) {
   spec.bos_id = v.bos_id.value_or(-1);
   spec.eos_id = v.eos_id.value_or(-1);
   spec.pad_id = v.pad_id.value_or(-1);
+  spec.add_bos = v.add_bos.value_or(true);  // llama.cpp: SPM vocabularies default to a BOS
+  spec.add_eos = v.add_eos.value_or(false);
   // llama.cpp: add_space_prefix defaults to true; whitespace is escaped as U+2581 and
   // kept as is (llama_escape_whitespace); t5 carries its charsmap and whitespace rule.
   spec.normalizer.name = v.precompiled_charsmap.empty() ? "identity" : "precompiled";

@@ -167,7 +167,7 @@ std::optional<int32_t> SentencePieceTokenizer::eos_id() const {
   if (id < 0 || id >= vocab_size()) return std::nullopt;
   return id;
 }
-bool SentencePieceTokenizer::adds_bos() const { return bos_id().has_value(); }
+bool SentencePieceTokenizer::adds_bos() const { return impl_->spec.add_bos && bos_id().has_value(); }
 
 std::optional<int32_t> SentencePieceTokenizer::token_to_id(std::string_view token) const {
   const int32_t id = impl_->index.piece_to_id(token);
@@ -189,11 +189,12 @@ void SentencePieceTokenizer::encode_normalized(std::string_view normalized, std:
 
 std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text, bool add_special) const {
   std::vector<int32_t> ids;
-  if (add_special && bos_id()) ids.push_back(*bos_id());
+  if (add_special && adds_bos()) ids.push_back(*bos_id());
   thread_local std::string normalized;
   impl_->normalizer.normalize(text, normalized);
-  ids.reserve(ids.size() + normalized.size() / 3 + 1);
+  ids.reserve(ids.size() + normalized.size() / 3 + 2);
   impl_->encode_normalized(normalized, ids);
+  if (add_special && impl_->spec.add_eos && eos_id()) ids.push_back(*eos_id());
   return ids;
 }
 

@@ -49,13 +49,16 @@ struct SpmModelSpec {
   bool allow_whitespace_only_pieces = false;
   int32_t unk_id = 0, bos_id = 1, eos_id = 2, pad_id = -1;  // TrainerSpec; -1 = none
   std::string unk_surface = " \xE2\x81\x87 ";                // decode of <unk>
+  // What encode(text, add_special = true) adds (not in the .model file; GGUF's
+  // tokenizer.ggml.add_bos_token / add_eos_token set them).
+  bool add_bos = true, add_eos = false;
   SpmNormalizerSpec normalizer;
   std::optional<SpmNormalizerSpec> denormalizer;  // applied to decoded text when present
 };
 
 // A SentencePiece model (any of the four model types) behind the Tokenizer interface.
-// encode(text) == sentencepiece's EncodeAsIds(text); encode(text, true) prepends BOS
-// (when the model has one). decode(ids) == DecodeIds(ids).
+// encode(text) == sentencepiece's EncodeAsIds(text); encode(text, true) adds BOS / EOS
+// as spec.add_bos / add_eos say (default: BOS only). decode(ids) == DecodeIds(ids).
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   // Validates like ModelInterface::InitializePieces (non-empty unique pieces, exactly one
