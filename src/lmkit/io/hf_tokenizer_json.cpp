@@ -5,6 +5,7 @@
 
 #include "lmkit/core/error.h"
 #include "lmkit/tokenizer/byte_level.h"
+#include "lmkit/tokenizer/sentencepiece_vocab.h"
 #include "lmkit/tokenizer/unigram.h"
 #include "lmkit/tokenizer/wordpiece.h"
 

@@ -162,12 +162,16 @@ bool looks_like_tiktoken(std::string_view head) {
   return lines > 0;
 }
 
-std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::string& source) {
-  std::vector<std::string> tokens;
-  // Ranks are normally the line numbers: size for that up front.
-  tokens.resize(size_t(std::count(data.begin(), data.end(), '\n')) + 1);
-  std::string bytes;
-  size_t pos = 0, line_no = 0, count = 0;
+PackedTokens parse_tiktoken_packed(std::string_view data, const std::string& source) {
+  struct Entry {
+    uint32_t rank, offset, length;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(size_t(std::count(data.begin(), data.end(), '\n')) + 1);
+  std::string arena, bytes;
+  arena.reserve(data.size() * 3 / 4);
+  size_t pos = 0, line_no = 0;
+  bool sequential = true;
   while (pos < data.size()) {
     size_t nl = data.find('\n', pos);
     if (nl == std::string_view::npos) nl = data.size();
@@ -185,13 +189,37 @@ std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::
     auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), rank);
     check(ec == std::errc() && end == r.data() + r.size() && rank < (1u << 30),
           "{}: line {}: invalid rank '{}'", source, line_no, r);
-    if (rank >= tokens.size()) tokens.resize(std::max<size_t>(size_t(rank) + 1, tokens.size() * 2));
-    check(tokens[size_t(rank)].empty(), "{}: line {}: rank {} appears twice", source, line_no, rank);
-    tokens[size_t(rank)] = bytes;
-    ++count;
+    sequential = sequential && rank == entries.size();
+    entries.push_back({uint32_t(rank), uint32_t(arena.size()), uint32_t(bytes.size())});
+    arena += bytes;
   }
-  check(count > 0, "{}: no tokens in tiktoken file", source);
-  while (!tokens.empty() && tokens.back().empty()) tokens.pop_back();
+  check(!entries.empty(), "{}: no tokens in tiktoken file", source);
+  PackedTokens p;
+  if (sequential) {
+    p.offsets.reserve(entries.size() + 1);
+    for (const Entry& e : entries) p.offsets.push_back(e.offset);
+    p.offsets.push_back(uint32_t(arena.size()));
+    p.bytes = std::move(arena);
+    return p;
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.rank < b.rank; });
+  for (size_t k = 1; k < entries.size(); ++k)
+    check(entries[k].rank != entries[k - 1].rank, "{}: rank {} appears twice", source, entries[k].rank);
+  p.offsets.assign(size_t(entries.back().rank) + 2, 0);
+  p.bytes.reserve(arena.size());
+  size_t next = 0;
+  for (const Entry& e : entries) {
+    for (; next <= e.rank; ++next) p.offsets[next] = uint32_t(p.bytes.size());
+    p.bytes.append(arena, e.offset, e.length);
+  }
+  p.offsets[next] = uint32_t(p.bytes.size());
+  return p;
+}
+
+std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::string& source) {
+  PackedTokens p = parse_tiktoken_packed(data, source);
+  std::vector<std::string> tokens(p.size());
+  for (size_t id = 0; id < p.size(); ++id) tokens[id] = std::string(p[id]);
   return tokens;
 }
 
@@ -211,7 +239,7 @@ uint64_t tiktoken_content_fingerprint(std::string_view data) { return content_fi
 
 std::unique_ptr<PipelineTokenizer> parse_tiktoken(std::string_view data, const std::string& source,
                                                   const TokenizerOptions& options) {
-  std::vector<std::string> tokens = parse_tiktoken_ranks(data, source);
+  PackedTokens tokens = parse_tiktoken_packed(data, source);
   const KnownEncoding* known = nullptr;
   for (const auto& k : known_encodings())
     if (k.size == data.size() && k.fingerprint == content_fingerprint(data)) known = &k;

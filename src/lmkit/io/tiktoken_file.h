@@ -20,6 +20,8 @@ bool looks_like_tiktoken(std::string_view head);
 // tokens[rank] = bytes (ranks missing from the file are empty strings). Malformed lines,
 // bad base64, repeated ranks or tokens: lmkit::Error naming `source` and the line.
 std::vector<std::string> parse_tiktoken_ranks(std::string_view data, const std::string& source);
+// The same, packed (what the tokenizer keeps; no per-token allocation).
+PackedTokens parse_tiktoken_packed(std::string_view data, const std::string& source);
 
 // The name of a known encoding ("r50k_base", "p50k_base", "cl100k_base", "o200k_base",
 // "llama3") for a file's SHA-256, or "".

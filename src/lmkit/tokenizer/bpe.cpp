@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "lmkit/core/error.h"
 #include "lmkit/tokenizer/unicode.h"
@@ -50,18 +51,94 @@ struct Bpe::PairMap {
   }
 };
 
-Bpe::Bpe(std::vector<std::string> tokens, const std::vector<std::pair<int32_t, int32_t>>& merges,
-         BpeOptions options, const std::string& source)
+PackedTokens PackedTokens::from(const std::vector<std::string>& tokens) {
+  PackedTokens p;
+  size_t total = 0;
+  for (const auto& t : tokens) total += t.size();
+  check(total < (size_t(1) << 32), "vocabulary bytes exceed 4 GiB");
+  p.bytes.reserve(total);
+  p.offsets.reserve(tokens.size() + 1);
+  for (const auto& t : tokens) {
+    p.offsets.push_back(uint32_t(p.bytes.size()));
+    p.bytes += t;
+  }
+  p.offsets.push_back(uint32_t(p.bytes.size()));
+  return p;
+}
+
+namespace {
+
+// 64-bit hash of a short byte string (multiply-xorshift over 8-byte words).
+inline uint64_t hash_bytes(const char* p, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xFF51AFD7ED558CCDull);
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    p += 8;
+    n -= 8;
+  }
+  if (n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0x94D049BB133111EBull;
+  }
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+int32_t Bpe::find(std::string_view key) const {
+  uint64_t h = hash_bytes(key.data(), key.size());
+  uint32_t tag = uint32_t(h >> 32);
+  size_t i = size_t(h) & mask_;
+  const char* arena = tokens_.bytes.data();
+  const uint32_t* off = tokens_.offsets.data();
+  while (true) {
+    uint64_t s = slots_[i];
+    if (s == 0) return -1;
+    if (uint32_t(s >> 32) == tag) {
+      uint32_t id = uint32_t(s) - 1;
+      if (off[id + 1] - off[id] == key.size() && std::memcmp(arena + off[id], key.data(), key.size()) == 0)
+        return int32_t(id);
+    }
+    i = (i + 1) & mask_;
+  }
+}
+
+Bpe::Bpe(PackedTokens tokens, const std::vector<std::pair<int32_t, int32_t>>& merges, BpeOptions options,
+         const std::string& source)
     : tokens_(std::move(tokens)), merges_(merges), options_(std::move(options)) {
-  check(!tokens_.empty(), "{}: empty BPE vocabulary", source);
+  check(tokens_.size() > 0, "{}: empty BPE vocabulary", source);
   check(tokens_.size() < size_t(INT32_MAX), "{}: vocabulary too large", source);
-  map_.reserve(tokens_.size());
-  for (size_t id = 0; id < tokens_.size(); ++id)
-    if (!tokens_[id].empty()) map_.insert(tokens_[id], int32_t(id));
+  size_t cap = 16;
+  while (cap < tokens_.size() + tokens_.size() / 3 + 1) cap <<= 1;  // load <= 0.75
+  slots_.assign(cap, 0);
+  mask_ = cap - 1;
+  for (size_t id = 0; id < tokens_.size(); ++id) {
+    std::string_view t = tokens_[id];
+    if (t.empty()) continue;
+    uint64_t h = hash_bytes(t.data(), t.size());
+    uint32_t tag = uint32_t(h >> 32);
+    size_t i = size_t(h) & mask_;
+    bool dup = false;
+    while (slots_[i] != 0) {
+      uint64_t s = slots_[i];
+      if (uint32_t(s >> 32) == tag && tokens_[uint32_t(s) - 1] == t) {
+        dup = true;  // the first id keeps the bytes
+        break;
+      }
+      i = (i + 1) & mask_;
+    }
+    if (!dup) slots_[i] = (uint64_t(tag) << 32) | uint64_t(id + 1);
+  }
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
-    byte_fallback_ids_[b] = map_.find(name);
+    byte_fallback_ids_[b] = find(name);
   }
   if (options_.ranks == BpeOptions::Ranks::kVocabRanks) {
     check(options_.byte_level && options_.continuing_subword_prefix.empty() &&
@@ -76,12 +153,12 @@ Bpe::Bpe(std::vector<std::string> tokens, const std::vector<std::pair<int32_t, i
     auto [a, b] = merges_[rank];
     check(a >= 0 && b >= 0 && size_t(a) < tokens_.size() && size_t(b) < tokens_.size(),
           "{}: merge {} refers to a token id outside the vocabulary", source, rank);
-    const std::string& tb = tokens_[size_t(b)];
+    std::string_view tb = tokens_[size_t(b)];
     check(tb.size() >= prefix_len, "{}: merge {} right side '{}' is shorter than the prefix",
           source, rank, tb);
     merged = tokens_[size_t(a)];
-    merged.append(tb, prefix_len);
-    int32_t m = map_.find(merged);
+    merged.append(tb.substr(prefix_len));
+    int32_t m = find(merged);
     check(m >= 0, "{}: merge {} ('{}' + '{}') gives a token missing from the vocabulary", source,
           rank, tokens_[size_t(a)], tb);
     pairs_->put(a, b, int32_t(rank), m);
@@ -94,7 +171,7 @@ Bpe::Bpe(Bpe&&) noexcept = default;
 inline std::pair<int32_t, int32_t> Bpe::pair_rank(std::string_view word, const Symbol& a,
                                                   const Symbol& b) const {
   if (!pairs_) {
-    int32_t id = map_.find(word.substr(a.start, size_t(a.len) + b.len));
+    int32_t id = find(word.substr(a.start, size_t(a.len) + b.len));
     return id >= 0 ? std::pair{id, id} : std::pair{INT32_MAX, -1};
   }
   const PairMap::Slot* s = pairs_->get(a.id, b.id);
@@ -125,14 +202,14 @@ void Bpe::initial_symbols(std::string_view word, std::vector<Symbol>& syms) cons
     int32_t id;
     std::string_view looked = ch;
     if (plain) {
-      id = map_.find(ch);
+      id = find(ch);
     } else {
       key.clear();
       if (i > 0) key += o.continuing_subword_prefix;
       key += ch;
       if (i + len == n) key += o.end_of_word_suffix;
       looked = key;
-      id = map_.find(key);
+      id = find(key);
     }
     if (id >= 0) {
       flush_unk();
@@ -241,7 +318,7 @@ void Bpe::merge_heap(std::string_view word, std::vector<Symbol>& syms) const {
 void Bpe::encode_word(std::string_view word, std::vector<int32_t>& ids) const {
   if (word.empty()) return;
   if (options_.ignore_merges || !pairs_) {
-    int32_t id = map_.find(word);
+    int32_t id = find(word);
     if (id >= 0) {
       ids.push_back(id);
       return;
@@ -260,7 +337,7 @@ void Bpe::encode_word(std::string_view word, std::vector<int32_t>& ids) const {
 void Bpe::encode_word_heap(std::string_view word, std::vector<int32_t>& ids) const {
   if (word.empty()) return;
   if (options_.ignore_merges || !pairs_) {
-    int32_t id = map_.find(word);
+    int32_t id = find(word);
     if (id >= 0) {
       ids.push_back(id);
       return;

@@ -18,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "lmkit/tokenizer/sentencepiece_vocab.h"
 
 namespace lmkit {
 
@@ -39,13 +38,27 @@ struct BpeOptions {
   std::string end_of_word_suffix;         // HF: added to the last character
 };
 
+// Token bytes packed back to back: token id is bytes[offsets[id], offsets[id + 1]).
+struct PackedTokens {
+  std::string bytes;
+  std::vector<uint32_t> offsets;  // size = number of tokens + 1
+  size_t size() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+  std::string_view operator[](size_t id) const {
+    return std::string_view(bytes).substr(offsets[id], offsets[id + 1] - offsets[id]);
+  }
+  static PackedTokens from(const std::vector<std::string>& tokens);
+};
+
 class Bpe {
  public:
   // tokens[id] = the token's bytes (an empty string marks an unused id); merges = (left
   // id, right id) in rank order (kMergeList only). A merge whose result is not in the
   // vocabulary is an lmkit::Error naming `source`.
-  Bpe(std::vector<std::string> tokens, const std::vector<std::pair<int32_t, int32_t>>& merges,
-      BpeOptions options, const std::string& source);
+  Bpe(PackedTokens tokens, const std::vector<std::pair<int32_t, int32_t>>& merges, BpeOptions options,
+      const std::string& source);
+  Bpe(const std::vector<std::string>& tokens, const std::vector<std::pair<int32_t, int32_t>>& merges,
+      BpeOptions options, const std::string& source)
+      : Bpe(PackedTokens::from(tokens), merges, std::move(options), source) {}
   ~Bpe();
   Bpe(Bpe&&) noexcept;
 
@@ -55,10 +68,10 @@ class Bpe {
   void encode_word_heap(std::string_view word, std::vector<int32_t>& ids) const;
 
   int64_t size() const { return int64_t(tokens_.size()); }
-  const std::string& token(int32_t id) const { return tokens_[size_t(id)]; }
-  int32_t find(std::string_view bytes) const { return map_.find(bytes); }
+  std::string_view token(int32_t id) const { return tokens_[size_t(id)]; }
+  // The id whose bytes are `bytes`, or -1.
+  int32_t find(std::string_view bytes) const;
   const BpeOptions& options() const { return options_; }
-  const std::vector<std::string>& tokens() const { return tokens_; }
   // (left, right) pairs in rank order (kMergeList).
   const std::vector<std::pair<int32_t, int32_t>>& merges() const { return merges_; }
 
@@ -74,10 +87,12 @@ class Bpe {
   void merge_scan(std::string_view word, std::vector<Symbol>& syms) const;
   void merge_heap(std::string_view word, std::vector<Symbol>& syms) const;
 
-  std::vector<std::string> tokens_;
+  PackedTokens tokens_;
   std::vector<std::pair<int32_t, int32_t>> merges_;
   BpeOptions options_;
-  PieceHashMap map_;
+  // Open addressing over ids: slot = (hash tag << 32) | (id + 1), 0 = empty.
+  std::vector<uint64_t> slots_;
+  size_t mask_ = 0;
   struct PairMap;
   std::unique_ptr<PairMap> pairs_;
   int32_t byte_fallback_ids_[256];

@@ -7,6 +7,7 @@
 #include "lmkit/core/thread_pool.h"
 #include "lmkit/tokenizer/byte_level.h"
 #include "lmkit/tokenizer/regex_split.h"
+#include "lmkit/tokenizer/sentencepiece_vocab.h"
 #include "lmkit/tokenizer/unicode.h"
 #include "lmkit/tokenizer/unigram.h"
 #include "lmkit/tokenizer/wordpiece.h"
@@ -26,8 +27,8 @@ class BpeSubword final : public SubwordModel {
   int64_t size() const override { return bpe_.size(); }
   std::string id_to_token(int32_t id) const override {
     if (id < 0 || id >= bpe_.size()) return {};
-    const std::string& t = bpe_.token(id);
-    return byte_level() ? byte_level::encode(t) : t;
+    std::string_view t = bpe_.token(id);
+    return byte_level() ? byte_level::encode(t) : std::string(t);
   }
   std::optional<int32_t> token_to_id(std::string_view token) const override {
     int32_t id = -1;
@@ -40,7 +41,7 @@ class BpeSubword final : public SubwordModel {
   }
   bool byte_level() const override { return bpe_.options().byte_level; }
   std::string token_bytes(int32_t id) const override {
-    return id >= 0 && id < bpe_.size() ? bpe_.token(id) : std::string();
+    return id >= 0 && id < bpe_.size() ? std::string(bpe_.token(id)) : std::string();
   }
 
  private:
