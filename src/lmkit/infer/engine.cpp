@@ -95,6 +95,7 @@ struct Engine::Impl {
   std::vector<float> embrow;
   bool single_thread = false;  // tiny models: one thread beats waking the pool
   bool runq = false;           // llama2.c int8: runq.c's forward (Engine::forward_runq)
+  bool ggml_gelu = false;      // GGUF models: llama.cpp's f16-table GELU
 };
 
 Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions options)
@@ -143,6 +144,7 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
   I.layer_stride = size_t(c.n_kv_head) * size_t(ctx_) * size_t(c.head_dim) * I.elem;
   I.interleaved = w_->rope_pairing == RopePairing::Interleaved;
   I.runq = I.layers.front().q->grouped_q8();
+  I.ggml_gelu = w_->format == "gguf";
   if (I.runq)
     for (const auto& [name, wt] : w_->tensors)
       check(wt.grouped_q8() || wt.q.shape.size() == 1, "{}: mixes llama2.c int8 and other weight "
@@ -288,6 +290,14 @@ void linear(float* y, const float* x, const Weight& w, const std::vector<float>&
   } else if (w.q.type == GgmlType::F32) {
     linear_forward(y, x, reinterpret_cast<const float*>(w.q.data), b, M, K, N);
     return;
+  } else if (w.q.type == GgmlType::F16 || w.q.type == GgmlType::BF16) {
+    // ggml converts the activations to the weight's 16-bit type (vec_dot_type) and sums
+    // the exact products in f32; rounding x first and multiplying in f32 is the same.
+    thread_local std::vector<float> xr;
+    if (xr.size() < size_t(M * K)) xr.resize(size_t(M * K));
+    if (w.q.type == GgmlType::F16) infer_kernels::round_to_f16(xr.data(), x, M * K);
+    else infer_kernels::round_to_bf16(xr.data(), x, M * K);
+    matmul_q(y, xr.data(), w.q, M);
   } else {
     matmul_q(y, x, w.q, M);
   }
@@ -551,7 +561,8 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
       linear(I.h1.data(), I.xn.data(), *ly.gate, ly.gate_b, N);
       kernels::swiglu_forward(I.h3.data(), I.h1.data(), I.h2.data(), N * H);
     } else {
-      kernels::gelu_forward(I.h3.data(), I.h2.data(), N * H);
+      if (I.ggml_gelu) infer_kernels::gelu_ggml(I.h3.data(), I.h2.data(), N * H);
+      else kernels::gelu_forward(I.h3.data(), I.h2.data(), N * H);
     }
     linear(I.xn.data(), I.h3.data(), *ly.down, ly.down_b, N);
     kernels::add_inplace(I.x.data(), I.xn.data(), N * C);

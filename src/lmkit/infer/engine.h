@@ -10,8 +10,10 @@
 //
 // Weights stay in their stored types (io/model_loader.h): f32 through OpenBLAS
 // (core/gemm.h), f16/bf16/Q8_0/Q4_0/Q4_K/Q6_K through core/quant.h matmul_q (activations
-// quantized to Q8_0 for Q8_0/Q4_0 weights, as llama.cpp does). Nothing is expanded to f32
-// at load time. llama2.c int8 checkpoints run a port of runq.c's forward() that keeps its
+// quantized to Q8_0 for Q8_0/Q4_0 weights, rounded to f16/bf16 for f16/bf16 weights, as
+// llama.cpp does). Nothing is expanded to f32 at load time. GGUF models use llama.cpp's
+// f16-table GELU (engine_kernels.h gelu_ggml); everything else computes the Decoder's
+// formulas. llama2.c int8 checkpoints run a port of runq.c's forward() that keeps its
 // order of operations (its rmsnorm, RoPE with powf/cosf/sinf, attention sums in Meta's
 // pair order, softmax, SwiGLU, grouped int8 matmul), so greedy text equals runq.c's: its
 // activations are re-quantized to int8 before every matmul, where a one-ulp difference

@@ -31,6 +31,33 @@ void rope(float* x, int64_t H, int64_t hs, const float* cos_sin, bool interleave
   }
 }
 
+void gelu_ggml(float* out, const float* x, int64_t n) {
+  // ggml-cpu.c ggml_cpu_init: table[i] = f16(ggml_gelu_f32(f32(f16 i))) with
+  // ggml_gelu_f32(x) = 0.5 x (1 + tanhf(sqrt(2/pi) x (1 + 0.044715 x^2))).
+  static const std::vector<f16> table = [] {
+    std::vector<f16> t(1 << 16);
+    const float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+    for (uint32_t i = 0; i < (1u << 16); ++i) {
+      const float v = f16_to_f32(f16{uint16_t(i)});
+      t[i] = f32_to_f16(0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + kCoefA * v * v))));
+    }
+    return t;
+  }();
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] <= -10.0f) out[i] = 0.0f;
+    else if (x[i] >= 10.0f) out[i] = x[i];
+    else out[i] = f16_to_f32(table[f32_to_f16(x[i]).bits]);
+  }
+}
+
+void round_to_f16(float* out, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(f32_to_f16(x[i]));
+}
+
+void round_to_bf16(float* out, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
+}
+
 void f32_to_f16_row(const float* src, f16* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }

@@ -16,6 +16,17 @@ namespace lmkit::infer_kernels {
 // x1 c - x2 s and x2 c + x1 s, no fused multiply-add.
 void rope(float* x, int64_t H, int64_t hs, const float* cos_sin, bool interleaved);
 
+// GELU as llama.cpp's CPU backend computes it (ggml-cpu vec.h ggml_vec_gelu_f32 with
+// GGML_GELU_FP16): x <= -10 -> 0, x >= 10 -> x, else the input is rounded to f16 and looked
+// up in a table of f16(gelu_tanh(x)) over all f16 values (ggml_table_gelu_f16). About 3
+// significant digits; used for GGUF models so that lmkit computes what llama.cpp does.
+void gelu_ggml(float* out, const float* x, int64_t n);
+
+// x rounded through f16 (or bf16): what ggml feeds an f16 (bf16) matmul, whose
+// activations it converts to the weight type (vec_dot_type). out may equal x.
+void round_to_f16(float* out, const float* x, int64_t n);
+void round_to_bf16(float* out, const float* x, int64_t n);
+
 // dst (n) = f16(src (n)), round to nearest even.
 void f32_to_f16_row(const float* src, f16* dst, int64_t n);
 

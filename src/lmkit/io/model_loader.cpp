@@ -401,7 +401,8 @@ ModelWeights load_gguf(const std::string& path) {
       check(ti.type == GgmlType::F32 && ti.numel() == c.head_dim / 2,
             "'{}': rope_freqs.weight must be {} f32 values", path, c.head_dim / 2);
       Tensor t = file->tensor(ti.name);
-      m.rope_freq_factors.assign(t.data<float>(), t.data<float>() + t.numel());
+      const float* f = std::as_const(t).data<float>();
+      m.rope_freq_factors.assign(f, f + t.numel());
       continue;
     }
     if (arch == "gpt2" && ti.name.starts_with("blk.") && ti.name.find(".attn_qkv.") != std::string::npos) {
