@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lmkit/core/counting_allocator.h"
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -14,17 +16,6 @@
 #include "lmkit/core/error.h"
 #include "lmkit/core/random.h"
 
-// Counting global allocator: counts operator new calls while armed.
-static std::atomic<long> g_allocs{0};
-static std::atomic<bool> g_count{false};
-void* operator new(size_t n) {
-  if (g_count.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
-  void* p = std::malloc(n ? n : 1);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace lmkit {
 namespace {
@@ -145,14 +136,12 @@ TEST(Graph, StepPerformsNoHeapAllocation) {
   g.allocate();
   g.forward();
   g.backward(loss);  // warm-up: kernels may size their per-thread scratch once
-  g_allocs = 0;
-  g_count = true;
+  test_support::AllocationCounter counter;
   for (int i = 0; i < 3; ++i) {
     g.forward();
     g.backward(loss);
   }
-  g_count = false;
-  EXPECT_EQ(g_allocs.load(), 0);
+  EXPECT_EQ(counter.count(), 0);
 }
 
 TEST(Graph, RejectsOutOfVocabularyIds) {

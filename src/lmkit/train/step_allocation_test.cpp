@@ -7,21 +7,12 @@
 #include <cstdlib>
 #include <new>
 
+#include "lmkit/core/counting_allocator.h"
 #include "lmkit/core/graph.h"
 #include "lmkit/model/decoder.h"
 #include "lmkit/train/adamw.h"
 #include "lmkit/train/schedule.h"
 
-static std::atomic<long> g_allocs{0};
-static std::atomic<bool> g_count{false};
-void* operator new(size_t n) {
-  if (g_count.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
-  void* p = std::malloc(n ? n : 1);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace lmkit {
 namespace {
@@ -46,11 +37,9 @@ void expect_allocation_free_steps(ModelConfig cfg) {
     opt.step(lr_at(s, 10, 1e-3, 1e-4, 2));
   };
   step(0);  // warm-up: kernels size their per-thread scratch once
-  g_allocs = 0;
-  g_count = true;
+  test_support::AllocationCounter counter;
   for (int64_t s = 1; s < 4; ++s) step(s);
-  g_count = false;
-  EXPECT_EQ(g_allocs.load(), 0) << cfg.arch;
+  EXPECT_EQ(counter.count(), 0) << cfg.arch;
 }
 
 TEST(TrainingStep, NoHeapAllocationGpt2WithDropout) {
