@@ -397,9 +397,10 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   f6.x_max = 2e5;
   f6.log_x = f6.log_y = true;
   f6.key = plot::Key::Outside;
-  for (const json& j : all) {
-    plot::Series pre{j["model"].get<std::string>() + " prefill", {}, {}};
-    plot::Series dec{j["model"].get<std::string>() + " decode", {}, {}, plot::Style::Lines, true};
+  for (size_t k = 0; k < all.size(); ++k) {
+    const json& j = all[k];
+    plot::Series pre{j["model"].get<std::string>() + " prefill", {}, {}, plot::Style::Lines, false, int(k)};
+    plot::Series dec{j["model"].get<std::string>() + " decode", {}, {}, plot::Style::Lines, true, int(k)};
     for (const json& r : j["context_sweep"]) {
       pre.x.push_back(d(r["context"]));
       pre.y.push_back(d(r["prefill_intensity"]));
@@ -411,7 +412,8 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   }
   if (dev) {
     double ridge = dev->peak_flops / dev->bandwidth;
-    f6.lines.push_back({"ridge of " + dev->name, {128, 131072}, {ridge, ridge}, plot::Style::Lines, true});
+    f6.lines.push_back({"ridge of " + dev->name, {128, 131072}, {ridge, ridge}, plot::Style::Lines,
+                        false, int(all.size())});
   }
   plot::render(f6, dir + "/intensity.png");
 }

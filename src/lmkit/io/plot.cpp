@@ -188,8 +188,9 @@ std::string lines_script(const Figure& f, const TempDir& dir) {
     // gnuplot cycles 8 colours; later series also change the dash pattern (solid, dash-dot,
     // dash-dot-dot) so that up to 24 stay distinguishable. `dashed` series use dashes.
     const int dash_cycle[3] = {1, 4, 5};
+    const size_t slot = s.color >= 0 ? size_t(s.color) : i;
     plot += fmt::format("{}{} using 1:2 with {} lc {} dt {} title {}", i ? ", \\\n  " : "",
-                        quote(file), with, i % 8 + 1, s.dashed ? 2 : dash_cycle[(i / 8) % 3],
+                        quote(file), with, slot % 8 + 1, s.dashed ? 2 : dash_cycle[(slot / 8) % 3],
                         quote(s.name));
   }
   return plot + "\n";

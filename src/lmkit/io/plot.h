@@ -35,6 +35,7 @@ struct Series {
   std::vector<double> x, y;  // same length, finite (and > 0 on a log axis)
   Style style = Style::Lines;
   bool dashed = false;
+  int color = -1;  // colour slot (series of one slot share a colour); -1: the series' index
 };
 
 struct Histogram {
