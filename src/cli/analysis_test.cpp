@@ -1,22 +1,22 @@
 // End-to-end tests of `lmkit flops`, `lmkit scaling` (and `scaling fit`) and `lmkit memory`:
 // the JSON contract, file inputs, plots and clear errors for bad input.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "cli/cli_test_util.h"
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/scaling.h"
 #include "lmkit/io/plot.h"
 
-using nlohmann::json;
-using lmkit::cli_test::Result;
 using lmkit::cli_test::fresh_dir;
+using lmkit::cli_test::Result;
 using lmkit::cli_test::run;
+using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -43,7 +43,8 @@ bool is_png(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char sig[8] = {};
   f.read(sig, 8);
-  return f && std::string(sig, 8) == std::string("\x89PNG\r\n\x1a\n", 8) && fs::file_size(path) > 2000;
+  return f && std::string(sig, 8) == std::string("\x89PNG\r\n\x1a\n", 8) &&
+         fs::file_size(path) > 2000;
 }
 
 }  // namespace
@@ -83,7 +84,8 @@ TEST(FlopsCli, HfAndLmkitConfigFiles) {
     "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
     "num_hidden_layers": 2, "vocab_size": 100, "max_position_embeddings": 256,
     "rms_norm_eps": 1e-5, "tie_word_embeddings": false})";
-  const int64_t expected = 100 * 64 * 2 + 2 * (64 * 64 * 2 + 2 * 64 * 32 + 3 * 64 * 128 + 2 * 64) + 64;
+  const int64_t expected =
+      100 * 64 * 2 + 2 * (64 * 64 * 2 + 2 * 64 * 32 + 3 * 64 * 128 + 2 * 64) + 64;
   json a = run_json("flops --model " + dir + "/config.json --json --device none -T 16");
   EXPECT_EQ(a["params"]["total"].get<int64_t>(), expected);
   json b = run_json("flops --model " + dir + " --json --device none -T 16");  // the directory
@@ -194,13 +196,16 @@ namespace {
 // A run directory as `lmkit train` writes it, with the loss from `law` (+ small noise).
 void write_run(const std::string& dir, double N, double D, double loss, bool with_tokens) {
   fs::create_directories(dir);
-  json s = {{"params", int64_t(N)}, {"loss_first", 10.0}, {"loss_last", loss + 0.05},
+  json s = {{"params", int64_t(N)},          {"loss_first", 10.0}, {"loss_last", loss + 0.05},
             {"tokens_per_sec_median", 1000}, {"peak_rss_mb", 100}, {"mfu", 0.3}};
   if (with_tokens) s["tokens"] = D, s["final_val_loss"] = loss;
   std::ofstream(dir + "/summary.json") << s.dump(2);
   std::ofstream log(dir + "/log.jsonl");
   for (int k = 1; k <= 4; ++k) {
-    json rec = {{"step", k}, {"loss", loss + 1.0 / k}, {"lr", 1e-3}, {"tokens_per_sec", 1000},
+    json rec = {{"step", k},
+                {"loss", loss + 1.0 / k},
+                {"lr", 1e-3},
+                {"tokens_per_sec", 1000},
                 {"tokens", D * k / 4}};
     if (k % 2 == 0) rec["val_loss"] = k == 4 ? loss : loss + 0.3;
     log << rec.dump() << "\n";
@@ -257,8 +262,9 @@ TEST(MemoryCli, ZeroPaperExample) {
 TEST(MemoryCli, ModelWithActivations) {
   json base = run_json("memory --model gpt2 --gpus 2 --zero 1 --json");
   EXPECT_DOUBLE_EQ(base["bytes_per_gpu"].get<double>(), 124439808.0 * (4 + 12.0 / 2));
-  json act = run_json("memory --model gpt2 --gpus 2 --zero 1 --activations --seq-len 1024 "
-                      "--micro-batch 4 --recompute full --json --device a100");
+  json act = run_json(
+      "memory --model gpt2 --gpus 2 --zero 1 --activations --seq-len 1024 "
+      "--micro-batch 4 --recompute full --json --device a100");
   // Full recomputation keeps 2 s b h bytes per layer (Korthikanti et al. 2022, Table 2).
   EXPECT_DOUBLE_EQ(act["activation_bytes"].get<double>(), 12 * 2.0 * 1024 * 4 * 768);
   EXPECT_DOUBLE_EQ(act["bytes_per_gpu"].get<double>(),

@@ -1,11 +1,11 @@
 // lmkit flops: parameters, FLOPs, memory and roofline of a model, exactly from its
 // architecture (analysis/counts.h has the conventions and sources).
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "lmkit/analysis/counts.h"
@@ -105,8 +105,12 @@ json analyse(const ModelSpec& m, const Options& o, const Device* dev) {
   }
   json mm = json::array();
   for (const Matmul& x : matmuls(c))
-    mm.push_back({{"name", x.name}, {"component", x.component}, {"in", x.in}, {"out", x.out},
-                  {"count", x.count}, {"flops_per_token", num(x.flops_per_token())}});
+    mm.push_back({{"name", x.name},
+                  {"component", x.component},
+                  {"in", x.in},
+                  {"out", x.out},
+                  {"count", x.count},
+                  {"flops_per_token", num(x.flops_per_token())}});
   j["matmuls"] = mm;
   j["prefill_flops"] = num(pre.total);
   j["decode_flops"] = num(dec.total);
@@ -177,7 +181,9 @@ json analyse(const ModelSpec& m, const Options& o, const Device* dev) {
   return j;
 }
 
-double d(const json& v) { return v.get<double>(); }
+double d(const json& v) {
+  return v.get<double>();
+}
 
 void print_table(const json& j) {
   const json& p = j["params"];
@@ -201,9 +207,9 @@ void print_table(const json& j) {
   if (p["position_embedding"].get<int64_t>()) row("position embedding", p["position_embedding"]);
   row("attention", p["attention"]);
   const json& ad = p["attention_detail"];
-  fmt::print("    q {} | k {} | v {} | o {} | bias {} | q/k norm {}\n",
-             with_commas(ad["q"]), with_commas(ad["k"]), with_commas(ad["v"]),
-             with_commas(ad["o"]), with_commas(ad["bias"]), with_commas(ad["qk_norm"]));
+  fmt::print("    q {} | k {} | v {} | o {} | bias {} | q/k norm {}\n", with_commas(ad["q"]),
+             with_commas(ad["k"]), with_commas(ad["v"]), with_commas(ad["o"]),
+             with_commas(ad["bias"]), with_commas(ad["qk_norm"]));
   row("mlp", p["mlp"]);
   row("norms", p["norm"]);
   row("lm_head", p["lm_head"]);
@@ -216,41 +222,44 @@ void print_table(const json& j) {
 
   const int64_t T = j["context"];
   fmt::print("\nFLOPs (multiply-add = 2), context T = {}\n", T);
-  fmt::print("  {:<12}{:>14}{:>14}{:>14}{:>14}{:>14}\n", "", "total", "attn proj", "mlp",
-             "lm_head", "attention");
+  fmt::print("  {:<12}{:>14}{:>14}{:>14}{:>14}{:>14}\n", "", "total", "attn proj", "mlp", "lm_head",
+             "attention");
   for (const char* k : {"prefill", "decode"}) {
     const json& f = j[k];
     fmt::print("  {:<12}{:>14}{:>14}{:>14}{:>14}{:>14}\n", k, si(d(f["total"])) + "FLOP",
                percent(d(f["shares"]["attn_proj"])), percent(d(f["shares"]["mlp"])),
                percent(d(f["shares"]["lm_head"])), percent(d(f["shares"]["attention"])));
   }
-  fmt::print("  prefill = one forward pass over T tokens, logits at every position ({}FLOP with "
-             "logits for the last token only)\n",
-             si(d(j["prefill"]["total_last_logits_only"])));
-  fmt::print("  decode  = the T-th token alone, attending {} keys\n",
-             j["sliding_window"].get<int64_t>() > 0
-                 ? std::min(T, j["sliding_window"].get<int64_t>())
-                 : T);
-  fmt::print("  other (norms, activations, softmax, RoPE, adds; not in totals): prefill {}FLOP, "
-             "decode {}FLOP\n",
-             si(d(j["prefill"]["other_not_in_total"]["total"])),
-             si(d(j["decode"]["other_not_in_total"]["total"])));
+  fmt::print(
+      "  prefill = one forward pass over T tokens, logits at every position ({}FLOP with "
+      "logits for the last token only)\n",
+      si(d(j["prefill"]["total_last_logits_only"])));
+  fmt::print(
+      "  decode  = the T-th token alone, attending {} keys\n",
+      j["sliding_window"].get<int64_t>() > 0 ? std::min(T, j["sliding_window"].get<int64_t>()) : T);
+  fmt::print(
+      "  other (norms, activations, softmax, RoPE, adds; not in totals): prefill {}FLOP, "
+      "decode {}FLOP\n",
+      si(d(j["prefill"]["other_not_in_total"]["total"])),
+      si(d(j["decode"]["other_not_in_total"]["total"])));
   const json& tr = j["training"];
-  fmt::print("\nTraining per token (3 x forward at T): {}FLOP   6N: {}FLOP (ratio {:.3f});  6N "
-             "non-embedding: {}FLOP\n",
-             si(d(tr["flops_per_token"])), si(d(tr["six_n_per_token"])),
-             d(tr["ratio_to_six_n"]), si(d(tr["six_n_non_embedding_per_token"])));
+  fmt::print(
+      "\nTraining per token (3 x forward at T): {}FLOP   6N: {}FLOP (ratio {:.3f});  6N "
+      "non-embedding: {}FLOP\n",
+      si(d(tr["flops_per_token"])), si(d(tr["six_n_per_token"])), d(tr["ratio_to_six_n"]),
+      si(d(tr["six_n_non_embedding_per_token"])));
   if (tr.contains("tokens"))
-    fmt::print("  for {} tokens: {}FLOP (6ND: {}FLOP)\n", si(d(tr["tokens"])),
-               si(d(tr["flops"])), si(d(tr["six_n_d"])));
+    fmt::print("  for {} tokens: {}FLOP (6ND: {}FLOP)\n", si(d(tr["tokens"])), si(d(tr["flops"])),
+               si(d(tr["six_n_d"])));
 
   fmt::print("\nAttention share of FLOPs as context grows\n  {:>8}{:>16}{:>10}{:>10}{:>12}\n",
              "context", "prefill/token", "prefill", "decode", "KV cache");
   for (const json& s : j["context_sweep"]) {
     if (s["context"].get<int64_t>() < 1024) continue;
     fmt::print("  {:>8}{:>16}{:>10}{:>10}{:>12}\n", s["context"].get<int64_t>(),
-               si(d(s["prefill_flops_per_token"])) + "FLOP", percent(d(s["prefill_attention_share"])),
-               percent(d(s["decode_attention_share"])), bytes(d(s["kv_cache_bytes"])));
+               si(d(s["prefill_flops_per_token"])) + "FLOP",
+               percent(d(s["prefill_attention_share"])), percent(d(s["decode_attention_share"])),
+               bytes(d(s["kv_cache_bytes"])));
   }
 
   fmt::print("\nMemory\n  weights:");
@@ -260,10 +269,11 @@ void print_table(const json& j) {
              bytes(d(j["kv_cache_bytes_per_token"])), kv["dtype"].get<std::string>(),
              bytes(d(kv["bytes_per_token"])), T, bytes(d(kv["bytes_context"])));
   const json& in = j["intensity"];
-  fmt::print("  arithmetic intensity ({} weights, {} KV): prefill {:.1f} FLOP/byte, decode "
-             "{:.2f} FLOP/byte\n",
-             in["weight_dtype"].get<std::string>(), in["kv_dtype"].get<std::string>(),
-             d(in["prefill_flops_per_byte"]), d(in["decode_flops_per_byte"]));
+  fmt::print(
+      "  arithmetic intensity ({} weights, {} KV): prefill {:.1f} FLOP/byte, decode "
+      "{:.2f} FLOP/byte\n",
+      in["weight_dtype"].get<std::string>(), in["kv_dtype"].get<std::string>(),
+      d(in["prefill_flops_per_byte"]), d(in["decode_flops_per_byte"]));
   if (j.contains("roofline")) {
     const json& r = j["roofline"];
     fmt::print("\nRoofline on {} ({}: {}FLOP/s, {}B/s; ridge {:.1f} FLOP/byte)\n  source: {}\n",
@@ -281,23 +291,25 @@ void print_table(const json& j) {
 }
 
 void print_csv(const std::vector<json>& all) {
-  fmt::print("model,context,params_total,params_embedding,params_position_embedding,"
-             "params_attention,params_mlp,params_norm,params_lm_head,prefill_flops,"
-             "decode_flops,prefill_attention_share,decode_attention_share,"
-             "training_flops_per_token,kv_cache_bytes_per_token,weights_bytes_bf16,"
-             "prefill_flops_per_byte,decode_flops_per_byte\n");
+  fmt::print(
+      "model,context,params_total,params_embedding,params_position_embedding,"
+      "params_attention,params_mlp,params_norm,params_lm_head,prefill_flops,"
+      "decode_flops,prefill_attention_share,decode_attention_share,"
+      "training_flops_per_token,kv_cache_bytes_per_token,weights_bytes_bf16,"
+      "prefill_flops_per_byte,decode_flops_per_byte\n");
   for (const json& j : all) {
     const json& p = j["params"];
-    fmt::print("{},{},{},{},{},{},{},{},{},{:.17g},{:.17g},{:.6g},{:.6g},{:.17g},{},{:.17g},{:.6g},{:.6g}\n",
-               j["model"].get<std::string>(), j["context"].get<int64_t>(),
-               p["total"].get<int64_t>(), p["embedding"].get<int64_t>(),
-               p["position_embedding"].get<int64_t>(), p["attention"].get<int64_t>(),
-               p["mlp"].get<int64_t>(), p["norm"].get<int64_t>(), p["lm_head"].get<int64_t>(),
-               d(j["prefill_flops"]), d(j["decode_flops"]),
-               d(j["prefill"]["shares"]["attention"]), d(j["decode"]["shares"]["attention"]),
-               d(j["training"]["flops_per_token"]), d(j["kv_cache_bytes_per_token"]),
-               d(j["weights_bytes"]["bf16"]), d(j["intensity"]["prefill_flops_per_byte"]),
-               d(j["intensity"]["decode_flops_per_byte"]));
+    fmt::print(
+        "{},{},{},{},{},{},{},{},{},{:.17g},{:.17g},{:.6g},{:.6g},{:.17g},{},{:.17g},{:.6g},{:.6g}"
+        "\n",
+        j["model"].get<std::string>(), j["context"].get<int64_t>(), p["total"].get<int64_t>(),
+        p["embedding"].get<int64_t>(), p["position_embedding"].get<int64_t>(),
+        p["attention"].get<int64_t>(), p["mlp"].get<int64_t>(), p["norm"].get<int64_t>(),
+        p["lm_head"].get<int64_t>(), d(j["prefill_flops"]), d(j["decode_flops"]),
+        d(j["prefill"]["shares"]["attention"]), d(j["decode"]["shares"]["attention"]),
+        d(j["training"]["flops_per_token"]), d(j["kv_cache_bytes_per_token"]),
+        d(j["weights_bytes"]["bf16"]), d(j["intensity"]["prefill_flops_per_byte"]),
+        d(j["intensity"]["decode_flops_per_byte"]));
   }
 }
 
@@ -363,15 +375,17 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   double lo = INFINITY, hi = 0;
   for (const json& j : all) {
     double n = d(j["params"]["total"]);
-    f4.lines.push_back({j["model"].get<std::string>(), {n}, {d(j["decode_flops"])}, plot::Style::Points});
+    f4.lines.push_back(
+        {j["model"].get<std::string>(), {n}, {d(j["decode_flops"])}, plot::Style::Points});
     lo = std::min(lo, n), hi = std::max(hi, n);
   }
   f4.lines.push_back({"2N", {lo, hi}, {2 * lo, 2 * hi}, plot::Style::Lines, true});
   plot::render(f4, dir + "/flops_per_token_vs_size.png");
 
   plot::Figure f5;
-  f5.title = "Inference memory: weights (" + all[0]["intensity"]["weight_dtype"].get<std::string>() +
-             ") + KV cache (" + all[0]["kv_cache"]["dtype"].get<std::string>() + ") vs context";
+  f5.title = "Inference memory: weights (" +
+             all[0]["intensity"]["weight_dtype"].get<std::string>() + ") + KV cache (" +
+             all[0]["kv_cache"]["dtype"].get<std::string>() + ") vs context";
   f5.x_label = "context length T (tokens)";
   f5.y_label = "GB (1e9 bytes)";
   f5.x_min = 100;
@@ -399,8 +413,10 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   f6.key = plot::Key::Outside;
   for (size_t k = 0; k < all.size(); ++k) {
     const json& j = all[k];
-    plot::Series pre{j["model"].get<std::string>() + " prefill", {}, {}, plot::Style::Lines, false, int(k)};
-    plot::Series dec{j["model"].get<std::string>() + " decode", {}, {}, plot::Style::Lines, true, int(k)};
+    plot::Series pre{
+        j["model"].get<std::string>() + " prefill", {}, {}, plot::Style::Lines, false, int(k)};
+    plot::Series dec{
+        j["model"].get<std::string>() + " decode", {}, {}, plot::Style::Lines, true, int(k)};
     for (const json& r : j["context_sweep"]) {
       pre.x.push_back(d(r["context"]));
       pre.y.push_back(d(r["prefill_intensity"]));
@@ -412,8 +428,12 @@ void write_plots(const std::vector<json>& all, const std::string& dir, const Dev
   }
   if (dev) {
     double ridge = dev->peak_flops / dev->bandwidth;
-    f6.lines.push_back({"ridge of " + dev->name, {128, 131072}, {ridge, ridge}, plot::Style::Lines,
-                        false, int(all.size())});
+    f6.lines.push_back({"ridge of " + dev->name,
+                        {128, 131072},
+                        {ridge, ridge},
+                        plot::Style::Lines,
+                        false,
+                        int(all.size())});
   }
   plot::render(f6, dir + "/intensity.png");
 }
@@ -459,12 +479,15 @@ Run setup(CLI::App& app) {
         specs.push_back(resolve_model(s));
     }
     std::unique_ptr<Device> dev;
-    if (o->device == "host") dev = std::make_unique<Device>(measure_host());
-    else if (o->device != "none") dev = std::make_unique<Device>(find_device(o->device));
+    if (o->device == "host")
+      dev = std::make_unique<Device>(measure_host());
+    else if (o->device != "none")
+      dev = std::make_unique<Device>(find_device(o->device));
     std::vector<json> all;
     for (const ModelSpec& m : specs) {
       if (o->context > m.config.max_seq_len)
-        fmt::print(stderr, "note: {}: context {} exceeds the model's {} positions (counted anyway)\n",
+        fmt::print(stderr,
+                   "note: {}: context {} exceeds the model's {} positions (counted anyway)\n",
                    m.name, o->context, m.config.max_seq_len);
       all.push_back(analyse(m, *o, dev.get()));
     }

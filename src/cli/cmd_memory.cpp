@@ -2,10 +2,10 @@
 // parallelism, activations with and without recomputation) and which setups fit a GPU.
 // Formulas and sources: analysis/train_memory.h.
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "lmkit/analysis/counts.h"
@@ -79,9 +79,11 @@ Run setup(CLI::App& app) {
   app.add_option("--optimizer-bytes", o->optimizer_bytes,
                  "optimizer-state bytes per parameter K (Adam with fp32 master copy: 12)")
       ->capture_default_str();
-  app.add_flag("--activations", o->activations,
-               "add activation memory to bytes_per_gpu (needs --model or --layers/--hidden/--heads)");
-  app.add_option("--seq-len", o->seq_len, "sequence length s for activations")->capture_default_str();
+  app.add_flag(
+      "--activations", o->activations,
+      "add activation memory to bytes_per_gpu (needs --model or --layers/--hidden/--heads)");
+  app.add_option("--seq-len", o->seq_len, "sequence length s for activations")
+      ->capture_default_str();
   app.add_option("--micro-batch", o->micro_batch, "micro-batch size b for activations")
       ->capture_default_str();
   app.add_option("--recompute", o->recompute, "activation recomputation: none | selective | full")
@@ -91,7 +93,8 @@ Run setup(CLI::App& app) {
   app.add_option("--layers", o->layers, "layers (with --params, for activations)");
   app.add_option("--hidden", o->hidden, "hidden size (with --params, for activations)");
   app.add_option("--heads", o->heads, "attention heads (with --params, for activations)");
-  app.add_option("--gpu-memory", o->gpu_memory_gb, "GPU memory in GB (1e9 bytes) for the fit table");
+  app.add_option("--gpu-memory", o->gpu_memory_gb,
+                 "GPU memory in GB (1e9 bytes) for the fit table");
   app.add_option("--device", o->device, "GPU whose memory to fit into: " + device_names());
   app.add_flag("--json", o->json_out, "print one JSON object");
   return [o]() {
@@ -148,14 +151,17 @@ Run setup(CLI::App& app) {
     j["zero_stage"] = s.zero_stage;
     j["tensor_parallel"] = s.tensor_parallel;
     j["pipeline_parallel"] = s.pipeline_parallel;
-    j["bytes_per_param"] = {{"params", s.bytes_param}, {"grads", s.bytes_grad},
-                            {"optimizer", s.bytes_optimizer}};
+    j["bytes_per_param"] = {
+        {"params", s.bytes_param}, {"grads", s.bytes_grad}, {"optimizer", s.bytes_optimizer}};
     j["activations_included"] = s.activations;
     if (s.activations)
-      j["activation_setup"] = {{"seq_len", s.seq_len}, {"micro_batch", s.micro_batch},
+      j["activation_setup"] = {{"seq_len", s.seq_len},
+                               {"micro_batch", s.micro_batch},
                                {"recompute", recompute_name(s.recompute)},
                                {"sequence_parallel", s.sequence_parallel},
-                               {"layers", s.layers}, {"hidden", s.hidden}, {"heads", s.heads}};
+                               {"layers", s.layers},
+                               {"hidden", s.hidden},
+                               {"heads", s.heads}};
     j["sources"] = {"Rajbhandari et al. 2019 (ZeRO), Sec. 3.1 and Fig. 1",
                     "Korthikanti et al. 2022, Table 2 (activations per layer)"};
 
@@ -171,9 +177,11 @@ Run setup(CLI::App& app) {
         t.recompute = r;
         t.activations = shape;
         MemoryPlan q = plan_memory(t);
-        json e = {{"zero_stage", z}, {"bytes_per_gpu", num(q.bytes_per_gpu)},
+        json e = {{"zero_stage", z},
+                  {"bytes_per_gpu", num(q.bytes_per_gpu)},
                   {"model_states_bytes", num(q.model_states_bytes)}};
-        if (shape) e["recompute"] = recompute_name(r), e["activation_bytes"] = num(q.activation_bytes);
+        if (shape)
+          e["recompute"] = recompute_name(r), e["activation_bytes"] = num(q.activation_bytes);
         if (capacity > 0) e["fits"] = q.bytes_per_gpu <= capacity;
         setups.push_back(e);
       }
@@ -185,22 +193,25 @@ Run setup(CLI::App& app) {
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
-    fmt::print("{} parameters ({}), {} GPUs = {} data x {} tensor x {} pipeline parallel, ZeRO "
-               "stage {}\n",
-               si(s.params), j.contains("model") ? j["model"].get<std::string>() : "--params",
-               s.gpus, plan.data_parallel, s.tensor_parallel, s.pipeline_parallel, s.zero_stage);
-    fmt::print("Model states per GPU (mixed-precision Adam, 2 + 2 + {:g} bytes/param; GB = 1e9 "
-               "bytes):\n",
-               s.bytes_optimizer);
+    fmt::print(
+        "{} parameters ({}), {} GPUs = {} data x {} tensor x {} pipeline parallel, ZeRO "
+        "stage {}\n",
+        si(s.params), j.contains("model") ? j["model"].get<std::string>() : "--params", s.gpus,
+        plan.data_parallel, s.tensor_parallel, s.pipeline_parallel, s.zero_stage);
+    fmt::print(
+        "Model states per GPU (mixed-precision Adam, 2 + 2 + {:g} bytes/param; GB = 1e9 "
+        "bytes):\n",
+        s.bytes_optimizer);
     fmt::print("  fp16 params {}   fp16 grads {}   optimizer states {}   = {}\n",
                bytes(plan.params_bytes), bytes(plan.grads_bytes), bytes(plan.optimizer_bytes),
                bytes(plan.model_states_bytes));
     if (s.activations)
-      fmt::print("Activations (Korthikanti et al. 2022 Table 2: 16-bit, attention scores stored "
-                 "unless recomputed; {} recompute{}, s = {}, b = {}): {} per layer x {} layers = {}\n",
-                 recompute_name(s.recompute), s.sequence_parallel ? ", sequence parallel" : "",
-                 s.seq_len, s.micro_batch, bytes(plan.activation_bytes_per_layer), s.layers,
-                 bytes(plan.activation_bytes));
+      fmt::print(
+          "Activations (Korthikanti et al. 2022 Table 2: 16-bit, attention scores stored "
+          "unless recomputed; {} recompute{}, s = {}, b = {}): {} per layer x {} layers = {}\n",
+          recompute_name(s.recompute), s.sequence_parallel ? ", sequence parallel" : "", s.seq_len,
+          s.micro_batch, bytes(plan.activation_bytes_per_layer), s.layers,
+          bytes(plan.activation_bytes));
     fmt::print("bytes_per_gpu: {} ({:.4g} bytes{})\n", bytes(plan.bytes_per_gpu),
                plan.bytes_per_gpu, s.activations ? ", with activations" : ", model states only");
     fmt::print("\nAll ZeRO stages{}{}:\n", shape ? " x recomputation" : "",
@@ -210,7 +221,8 @@ Run setup(CLI::App& app) {
       if (shape)
         fmt::print("  recompute {:<10} activations {:>10}", e["recompute"].get<std::string>(),
                    bytes(e["activation_bytes"].get<double>()));
-      fmt::print("  model states {:>10}  total {:>10}", bytes(e["model_states_bytes"].get<double>()),
+      fmt::print("  model states {:>10}  total {:>10}",
+                 bytes(e["model_states_bytes"].get<double>()),
                  bytes(e["bytes_per_gpu"].get<double>()));
       if (e.contains("fits")) fmt::print("  {}", e["fits"].get<bool>() ? "fits" : "does not fit");
       fmt::print("\n");

@@ -2,12 +2,12 @@
 // `lmkit scaling fit RUN...` to fit the Chinchilla law to one's own training runs
 // (analysis/scaling.h and analysis/scaling_fit.h have the formulas and sources).
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "lmkit/analysis/format.h"
@@ -57,8 +57,8 @@ double peak_flops(const Options& o, std::string* what) {
 }
 
 json law_json(const ChinchillaLaw& law) {
-  return {{"E", law.E}, {"A", law.A}, {"B", law.B}, {"alpha", law.alpha}, {"beta", law.beta},
-          {"G", law.G()}, {"a", law.a()}, {"b", law.b()}};
+  return {{"E", law.E},       {"A", law.A},   {"B", law.B},   {"alpha", law.alpha},
+          {"beta", law.beta}, {"G", law.G()}, {"a", law.a()}, {"b", law.b()}};
 }
 
 json budget_report(const Options& o) {
@@ -77,8 +77,8 @@ json budget_report(const Options& o) {
     check(o.mfu > 0 && o.mfu <= 1, "--mfu must be in (0, 1] (got {})", o.mfu);
     double peak = peak_flops(o, &peak_what);
     C = o.gpus * o.hours * 3600 * o.mfu * peak;
-    j["budget"] = {{"gpus", o.gpus}, {"hours", o.hours}, {"mfu", o.mfu}, {"peak_flops", peak},
-                   {"peak_source", peak_what}, {"compute", C}};
+    j["budget"] = {{"gpus", o.gpus},     {"hours", o.hours},         {"mfu", o.mfu},
+                   {"peak_flops", peak}, {"peak_source", peak_what}, {"compute", C}};
   }
   if (C > 0) {
     check_positive(C, "--compute", 1e35);
@@ -105,21 +105,26 @@ json budget_report(const Options& o) {
       double peak = peak_flops(o, &peak_what);
       double gpus = o.gpus > 0 ? o.gpus : 1;
       double seconds = C / (gpus * peak * o.mfu);
-      j["training_time"] = {{"gpus", gpus}, {"peak_flops", peak}, {"peak_source", peak_what},
-                            {"mfu", o.mfu}, {"seconds", seconds}, {"gpu_hours", gpus * seconds / 3600}};
+      j["training_time"] = {
+          {"gpus", gpus}, {"peak_flops", peak}, {"peak_source", peak_what},
+          {"mfu", o.mfu}, {"seconds", seconds}, {"gpu_hours", gpus * seconds / 3600}};
     } else {
-      j["training_time"] = {{"gpus", o.gpus}, {"seconds", o.hours * 3600},
-                            {"gpu_hours", o.gpus * o.hours}};
+      j["training_time"] = {
+          {"gpus", o.gpus}, {"seconds", o.hours * 3600}, {"gpu_hours", o.gpus * o.hours}};
     }
     if (o.usd_per_gpu_hour > 0)
-      j["training_time"]["cost_usd"] = j["training_time"]["gpu_hours"].get<double>() * o.usd_per_gpu_hour;
+      j["training_time"]["cost_usd"] =
+          j["training_time"]["gpu_hours"].get<double>() * o.usd_per_gpu_hour;
   }
   if (o.params > 0 || o.tokens > 0) {
     check_positive(o.params, "--params", 1e15);
     check_positive(o.tokens, "--tokens", 1e18);
     double c6 = 6 * o.params * o.tokens;
-    json q = {{"params", o.params}, {"tokens", o.tokens}, {"tokens_per_param", o.tokens / o.params},
-              {"compute", c6}, {"chinchilla_loss", law.loss(o.params, o.tokens)},
+    json q = {{"params", o.params},
+              {"tokens", o.tokens},
+              {"tokens_per_param", o.tokens / o.params},
+              {"compute", c6},
+              {"chinchilla_loss", law.loss(o.params, o.tokens)},
               {"kaplan_loss_eq_1_5", kap.loss_ND(o.params, o.tokens)},
               {"kaplan_loss_N_eq_1_1", kap.loss_N(o.params)},
               {"kaplan_loss_D_eq_1_2", kap.loss_D(o.tokens)},
@@ -131,16 +136,21 @@ json budget_report(const Options& o) {
   json t3 = json::array();
   for (const Table3Row& r : chinchilla_table3()) {
     Allocation a3 = chinchilla_optimal_for_params(law, r.params);
-    t3.push_back({{"params", r.params}, {"approach1_flops", r.flops},
-                  {"gopher_units", r.gopher_units}, {"approach1_tokens", r.tokens},
-                  {"approach3_flops", a3.compute}, {"approach3_tokens", a3.tokens}});
+    t3.push_back({{"params", r.params},
+                  {"approach1_flops", r.flops},
+                  {"gopher_units", r.gopher_units},
+                  {"approach1_tokens", r.tokens},
+                  {"approach3_flops", a3.compute},
+                  {"approach3_tokens", a3.tokens}});
   }
   j["table3"] = t3;
   j["table3_source"] = "Hoffmann et al. 2022, Table 3 (Approach 1 projections)";
   return j;
 }
 
-double d(const json& v) { return v.get<double>(); }
+double d(const json& v) {
+  return v.get<double>();
+}
 
 void print_budget(const json& j) {
   const json& law = j["chinchilla_law"];
@@ -167,12 +177,14 @@ void print_budget(const json& j) {
     row("  numerical minimisation check", j["chinchilla_numeric_check"], "params", "loss");
     row("~20 tokens per parameter rule", j["twenty_tokens_per_param"], "params", "loss");
     row("Kaplan 2020 (N non-embedding)", j["kaplan"], "params_non_embedding", "loss_eq_1_5");
-    fmt::print("  note: Approach 3 with the published (rounded) constants gives far more tokens per "
-               "parameter than\n  Approaches 1-2 (~20, Table 3); Besiroglu et al. 2024 "
-               "(arXiv:2404.10102) analyse this inconsistency.\n");
-    fmt::print("  Kaplan L(C_min), Eq. (1.3): {:.4f} (WebText2 nats; not comparable with Chinchilla's "
-               "MassiveText loss)\n",
-               d(j["kaplan"]["loss_eq_1_3"]));
+    fmt::print(
+        "  note: Approach 3 with the published (rounded) constants gives far more tokens per "
+        "parameter than\n  Approaches 1-2 (~20, Table 3); Besiroglu et al. 2024 "
+        "(arXiv:2404.10102) analyse this inconsistency.\n");
+    fmt::print(
+        "  Kaplan L(C_min), Eq. (1.3): {:.4f} (WebText2 nats; not comparable with Chinchilla's "
+        "MassiveText loss)\n",
+        d(j["kaplan"]["loss_eq_1_3"]));
     const json& t = j["training_time"];
     fmt::print("  training time: {} on {} GPU(s) ({} GPU-hours)", duration(d(t["seconds"])),
                d(t["gpus"]), si(d(t["gpu_hours"])));
@@ -186,15 +198,16 @@ void print_budget(const json& j) {
     const json& g = j["given"];
     fmt::print("\nN = {} parameters, D = {} tokens ({:.1f} tokens/param), C = 6ND = {:.4g} FLOPs\n",
                si(d(g["params"])), si(d(g["tokens"])), d(g["tokens_per_param"]), d(g["compute"]));
-    fmt::print("  Chinchilla loss {:.4f}; compute-optimal at the same C: N {} D {} loss {:.4f} "
-               "(excess {:.4f})\n",
-               d(g["chinchilla_loss"]), si(d(g["compute_optimal_at_same_compute"]["params"])),
-               si(d(g["compute_optimal_at_same_compute"]["tokens"])),
-               d(g["compute_optimal_at_same_compute"]["loss"]), d(g["loss_excess_over_optimal"]));
-    fmt::print("  Kaplan (N taken as non-embedding): L(N, D) Eq. (1.5) {:.4f}; L(N) Eq. (1.1) "
-               "{:.4f}; L(D) Eq. (1.2) {:.4f}\n",
-               d(g["kaplan_loss_eq_1_5"]), d(g["kaplan_loss_N_eq_1_1"]),
-               d(g["kaplan_loss_D_eq_1_2"]));
+    fmt::print(
+        "  Chinchilla loss {:.4f}; compute-optimal at the same C: N {} D {} loss {:.4f} "
+        "(excess {:.4f})\n",
+        d(g["chinchilla_loss"]), si(d(g["compute_optimal_at_same_compute"]["params"])),
+        si(d(g["compute_optimal_at_same_compute"]["tokens"])),
+        d(g["compute_optimal_at_same_compute"]["loss"]), d(g["loss_excess_over_optimal"]));
+    fmt::print(
+        "  Kaplan (N taken as non-embedding): L(N, D) Eq. (1.5) {:.4f}; L(N) Eq. (1.1) "
+        "{:.4f}; L(D) Eq. (1.2) {:.4f}\n",
+        d(g["kaplan_loss_eq_1_5"]), d(g["kaplan_loss_N_eq_1_1"]), d(g["kaplan_loss_D_eq_1_2"]));
   }
   fmt::print("\n{}, next to Approach 3 (closed form):\n", j["table3_source"].get<std::string>());
   fmt::print("  {:>10}{:>12}{:>12}{:>12}  |{:>12}{:>12}\n", "params", "FLOPs", "Gopher", "tokens",
@@ -202,8 +215,7 @@ void print_budget(const json& j) {
   for (const json& r : j["table3"])
     fmt::print("  {:>10}{:>12.3g}{:>12}{:>12}  |{:>12.3g}{:>12}\n", si(d(r["params"])),
                d(r["approach1_flops"]), r["gopher_units"].get<std::string>(),
-               si(d(r["approach1_tokens"])), d(r["approach3_flops"]),
-               si(d(r["approach3_tokens"])));
+               si(d(r["approach1_tokens"])), d(r["approach3_flops"]), si(d(r["approach3_tokens"])));
 }
 
 void plot_budget(const std::string& dir) {
@@ -215,8 +227,10 @@ void plot_budget(const std::string& dir) {
   f.y_label = "parameters N";
   f.log_x = f.log_y = true;
   f.key = plot::Key::TopLeft;
-  plot::Series a3{"Chinchilla approach 3", {}, {}}, k20{"20 tokens/param", {}, {}, plot::Style::Lines, true},
-      kp{"Kaplan 2020 (non-embedding)", {}, {}}, t3{"Chinchilla Table 3 (approach 1)", {}, {}, plot::Style::Points};
+  plot::Series a3{"Chinchilla approach 3", {}, {}},
+      k20{"20 tokens/param", {}, {}, plot::Style::Lines, true},
+      kp{"Kaplan 2020 (non-embedding)", {}, {}},
+      t3{"Chinchilla Table 3 (approach 1)", {}, {}, plot::Style::Points};
   for (double lc = 18; lc <= 28.0001; lc += 0.25) {
     double C = std::pow(10, lc);
     a3.x.push_back(C), a3.y.push_back(chinchilla_optimal(law, C).params);
@@ -312,7 +326,8 @@ int run_fit(const Options& o) {
                    si(d(rj["params"])), si(d(rj["tokens"])), d(rj["loss"]));
       else
         fmt::print("  {:<40} skipped\n", rj["run"].get<std::string>());
-    fmt::print("\nFitted L(N, D) = E + A/N^alpha + B/D^beta ({})\n", j["method"].get<std::string>());
+    fmt::print("\nFitted L(N, D) = E + A/N^alpha + B/D^beta ({})\n",
+               j["method"].get<std::string>());
     auto row = [&](const char* name, double v, const Interval& i, double paper) {
       fmt::print("  {:<6}{:>12.4g}", name, v);
       if (ci) fmt::print("   [{:.4g}, {:.4g}]", i.lo, i.hi);
@@ -391,7 +406,8 @@ Run setup(CLI::App& app) {
   app.add_option("--plot", o->plot_dir, "write figures (PNG) into this directory");
 
   CLI::App* fit = app.add_subcommand("fit", "fit the Chinchilla law to lmkit train runs");
-  fit->add_option("runs", o->runs, "run directories written by `lmkit train` (or their summary.json)")
+  fit->add_option("runs", o->runs,
+                  "run directories written by `lmkit train` (or their summary.json)")
       ->required();
   fit->add_option("--points", o->points,
                   "final: one point per run (its end); all: also every validation evaluation")
@@ -410,14 +426,20 @@ Run setup(CLI::App& app) {
   return [o, fit, threads]() {
     threads();
     if (fit->parsed()) return run_fit(*o);
-    for (auto [v, name] : {std::pair{o->compute, "--compute"}, {o->params, "--params"},
-                           {o->tokens, "--tokens"}, {o->gpus, "--gpus"}, {o->hours, "--hours"},
-                           {o->peak, "--peak-flops"}, {o->usd_per_gpu_hour, "--usd-per-gpu-hour"}})
+    for (auto [v, name] : {std::pair{o->compute, "--compute"},
+                           {o->params, "--params"},
+                           {o->tokens, "--tokens"},
+                           {o->gpus, "--gpus"},
+                           {o->hours, "--hours"},
+                           {o->peak, "--peak-flops"},
+                           {o->usd_per_gpu_hour, "--usd-per-gpu-hour"}})
       check(std::isfinite(v) && v >= 0, "{} must be a positive number (got {})", name, v);
     check((o->params > 0) == (o->tokens > 0), "--params and --tokens go together");
     json j = budget_report(*o);
-    if (o->json_out) fmt::print("{}\n", j.dump(2));
-    else print_budget(j);
+    if (o->json_out)
+      fmt::print("{}\n", j.dump(2));
+    else
+      print_budget(j);
     if (!o->plot_dir.empty()) {
       std::filesystem::create_directories(o->plot_dir);
       plot_budget(o->plot_dir);

@@ -103,8 +103,8 @@ void add_other(Flops& f, const ModelConfig& c, double tokens, double keys) {
   double bias = (c.attn_qkv_bias ? q_dim + 2 * kv_dim : 0) + (c.attn_out_bias ? C : 0) +
                 (c.mlp_bias ? (c.mlp == MlpKind::Gelu ? H + C : 2 * H + C) : 0);
   f.other_residual_bias = tokens * (L * (2 * C + bias) + (c.pos == PosKind::Learned ? C : 0));
-  f.other = f.other_norm + f.other_activation + f.other_softmax + f.other_rope +
-            f.other_residual_bias;
+  f.other =
+      f.other_norm + f.other_activation + f.other_softmax + f.other_rope + f.other_residual_bias;
 }
 
 Flops forward(const ModelSpec& m, double tokens, double logit_tokens, double keys) {
@@ -112,9 +112,12 @@ Flops forward(const ModelSpec& m, double tokens, double logit_tokens, double key
   Flops f;
   for (const Matmul& mm : matmuls(c)) {
     double per_token = mm.flops_per_token();
-    if (mm.component == "attn_proj") f.attn_proj += tokens * per_token;
-    else if (mm.component == "mlp") f.mlp += tokens * per_token;
-    else f.lm_head += logit_tokens * per_token;
+    if (mm.component == "attn_proj")
+      f.attn_proj += tokens * per_token;
+    else if (mm.component == "mlp")
+      f.mlp += tokens * per_token;
+    else
+      f.lm_head += logit_tokens * per_token;
   }
   f.matmul = f.attn_proj + f.mlp + f.lm_head;
   // QK^T: 2 * head_dim per (query head, attended key); AV: the same again.
@@ -143,7 +146,7 @@ Flops decode_flops(const ModelSpec& m, int64_t T) {
 }
 
 const std::vector<StorageFormat>& weight_formats() {
-  static const std::vector<StorageFormat> f = {{"f32", 32}, {"bf16", 16}, {"f16", 16},
+  static const std::vector<StorageFormat> f = {{"f32", 32}, {"bf16", 16},  {"f16", 16},
                                                {"int8", 8}, {"q8_0", 8.5}, {"q4_0", 4.5}};
   return f;
 }
@@ -182,8 +185,7 @@ double weight_bytes_read(const ModelSpec& m, int64_t tokens, double bits) {
   double params = double(p.total - p.position);
   if (!c.tie_embeddings)
     params += -double(p.embedding) + double(std::min(tokens, c.vocab_size)) * double(c.dim);
-  if (c.pos == PosKind::Learned)
-    params += double(std::min(tokens, c.max_seq_len)) * double(c.dim);
+  if (c.pos == PosKind::Learned) params += double(std::min(tokens, c.max_seq_len)) * double(c.dim);
   return params * bits / 8.0;
 }
 }  // namespace

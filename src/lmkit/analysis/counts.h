@@ -29,17 +29,17 @@ namespace lmkit::analysis {
 
 // Parameters by component. attention = q + k + v + o + attn_bias + qk_norm.
 struct ParamCounts {
-  int64_t embedding = 0;       // token embedding (V, C)
-  int64_t position = 0;        // learned position embedding (max_seq_len, C); 0 with RoPE
+  int64_t embedding = 0;  // token embedding (V, C)
+  int64_t position = 0;   // learned position embedding (max_seq_len, C); 0 with RoPE
   int64_t attn_q = 0, attn_k = 0, attn_v = 0, attn_o = 0;  // weight matrices, all layers
-  int64_t attn_bias = 0;       // q/k/v and output-projection biases
-  int64_t attn_qk_norm = 0;    // per-head q/k RMSNorm weights (Qwen3)
+  int64_t attn_bias = 0;                                   // q/k/v and output-projection biases
+  int64_t attn_qk_norm = 0;                                // per-head q/k RMSNorm weights (Qwen3)
   int64_t attention = 0;
-  int64_t mlp = 0;             // weights and biases
-  int64_t norm = 0;            // per-layer norms and the final norm (weights and biases)
-  int64_t lm_head = 0;         // 0 when tied to the embedding
+  int64_t mlp = 0;      // weights and biases
+  int64_t norm = 0;     // per-layer norms and the final norm (weights and biases)
+  int64_t lm_head = 0;  // 0 when tied to the embedding
   int64_t total = 0;
-  int64_t non_embedding = 0;   // total - embedding - position - lm_head (Kaplan's N)
+  int64_t non_embedding = 0;  // total - embedding - position - lm_head (Kaplan's N)
 };
 ParamCounts count_params(const ModelConfig& c);
 
@@ -49,7 +49,7 @@ struct Matmul {
                           // "mlp.gate", "mlp.up", "mlp.down", "lm_head"
   std::string component;  // "attn_proj" | "mlp" | "lm_head"
   int64_t in = 0, out = 0;
-  int64_t count = 0;      // occurrences per forward pass (n_layer, or 1 for lm_head)
+  int64_t count = 0;  // occurrences per forward pass (n_layer, or 1 for lm_head)
   double flops_per_token() const { return 2.0 * double(in) * double(out) * double(count); }
 };
 std::vector<Matmul> matmuls(const ModelConfig& c);
@@ -65,7 +65,7 @@ struct Flops {
   // Not in total:
   double other_norm = 0, other_activation = 0, other_softmax = 0, other_rope = 0,
          other_residual_bias = 0;
-  double other = 0;      // sum of the other_* terms
+  double other = 0;  // sum of the other_* terms
 };
 
 // Keys attended in total by tokens 1..T (exact causal count, with the window if any).
@@ -88,7 +88,8 @@ struct StorageFormat {
 const std::vector<StorageFormat>& weight_formats();  // f32 bf16 f16 int8 q8_0 q4_0
 const std::vector<StorageFormat>& kv_formats();      // f32 bf16 f16 q8_0 q4_0
 // The format called `name` from `formats`; throws lmkit::Error listing the choices.
-const StorageFormat& find_format(const std::vector<StorageFormat>& formats, const std::string& name);
+const StorageFormat& find_format(const std::vector<StorageFormat>& formats,
+                                 const std::string& name);
 
 // Bytes of the KV cache per token: K and V for every layer and KV head
 // (2 * n_layer * n_kv_head * head_dim elements).

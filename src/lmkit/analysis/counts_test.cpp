@@ -22,7 +22,7 @@ TEST(Counts, TinyParams) {
   ParamCounts p = count_params(tiny().config);
   EXPECT_EQ(p.embedding, 160);
   EXPECT_EQ(p.attention, 2 * (16 * 16 + 16 * 8 + 16 * 8 + 16 * 16));  // 1536
-  EXPECT_EQ(p.mlp, 2 * 3 * 16 * 32);                                 // 3072
+  EXPECT_EQ(p.mlp, 2 * 3 * 16 * 32);                                  // 3072
   EXPECT_EQ(p.norm, 5 * 16);
   EXPECT_EQ(p.lm_head, 160);
   EXPECT_EQ(p.total, 160 + 1536 + 3072 + 80 + 160);

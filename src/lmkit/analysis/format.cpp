@@ -27,7 +27,9 @@ std::string si(double v, int significant) {
   return fmt::format("{}{:.{}f} {}", v < 0 ? "-" : "", a, decimals, prefixes[exp3]);
 }
 
-std::string bytes(double b) { return si(b) + "B"; }
+std::string bytes(double b) {
+  return si(b) + "B";
+}
 
 std::string duration(double s) {
   if (!std::isfinite(s)) return "inf";
@@ -40,6 +42,8 @@ std::string duration(double s) {
   return fmt::format("{:.3g} years", s / (365.25 * 86400));
 }
 
-std::string percent(double f) { return fmt::format("{:.1f}%", 100 * f); }
+std::string percent(double f) {
+  return fmt::format("{:.1f}%", 100 * f);
+}
 
 }  // namespace lmkit::analysis

@@ -1,9 +1,8 @@
 #include "lmkit/analysis/model_spec.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "lmkit/analysis/presets.h"
@@ -61,7 +60,8 @@ json read_json_file(const std::string& path) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -156,8 +156,10 @@ ModelSpec resolve_model(const std::string& spec) {
     }
     return m;
   }
-  fail("{}: neither a Hugging Face config.json (no \"model_type\") nor an lmkit model config "
-       "(no \"n_layer\"/\"dim\")", path);
+  fail(
+      "{}: neither a Hugging Face config.json (no \"model_type\") nor an lmkit model config "
+      "(no \"n_layer\"/\"dim\")",
+      path);
 }
 
 }  // namespace lmkit::analysis

@@ -8,22 +8,21 @@
 //   - a GGUF file (*.gguf): its metadata only, no tensor data is read.
 #pragma once
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "lmkit/model/config.h"
 
 namespace lmkit::analysis {
 
 struct ModelSpec {
-  std::string name;           // preset name, or the file the config came from
+  std::string name;  // preset name, or the file the config came from
   ModelConfig config;
-  int64_t sliding_window = 0; // each query attends at most this many keys (0: all, causal)
-  std::string source;         // where the configuration values come from
+  int64_t sliding_window = 0;    // each query attends at most this many keys (0: all, causal)
+  std::string source;            // where the configuration values come from
   int64_t published_params = 0;  // presets: the published count (0: not known)
   std::string published_source;
-  bool counted_from_file = false; // published_params is the element count of a GGUF's tensors
+  bool counted_from_file = false;  // published_params is the element count of a GGUF's tensors
 };
 
 // A spec for `config` alone (full causal attention).

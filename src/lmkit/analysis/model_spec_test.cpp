@@ -3,10 +3,10 @@
 #include "lmkit/analysis/model_spec.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/presets.h"
@@ -62,7 +62,8 @@ TEST(ModelSpec, GgufMetadata) {
   const char* env = std::getenv("LMKIT_ASSETS");
   std::string path = std::string(env && *env ? env : LMKIT_SOURCE_DIR "/../shared/assets") +
                      "/models/llama-2-tiny-random.gguf";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "asset " << path << " is absent (set LMKIT_ASSETS)";
+  if (!std::filesystem::exists(path))
+    GTEST_SKIP() << "asset " << path << " is absent (set LMKIT_ASSETS)";
   ModelSpec m = resolve_model(path);
   EXPECT_EQ(m.config.arch, "llama");
   EXPECT_EQ(m.config.n_layer, 1);

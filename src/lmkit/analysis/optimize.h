@@ -10,9 +10,9 @@ using Objective = std::function<double(const std::vector<double>& x, std::vector
 
 struct LbfgsOptions {
   int max_iterations = 2000;
-  int history = 10;          // m: correction pairs kept
-  double grad_tol = 1e-10;   // stop when ||g||_inf <= grad_tol * max(1, |f|)
-  double f_tol = 1e-15;      // or when the relative decrease of f is below this
+  int history = 10;         // m: correction pairs kept
+  double grad_tol = 1e-10;  // stop when ||g||_inf <= grad_tol * max(1, |f|)
+  double f_tol = 1e-15;     // or when the relative decrease of f is below this
 };
 
 struct LbfgsResult {

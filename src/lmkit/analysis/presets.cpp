@@ -49,26 +49,27 @@ ModelConfig qwen3(int64_t n_layer, int64_t n_head, int64_t dim, int64_t hidden, 
 std::vector<Preset> build() {
   const std::string hf = "https://huggingface.co/";
   std::vector<Preset> p;
-  auto add = [&](std::string name, std::string repo, ModelConfig c, int64_t window,
-                 int64_t params, std::string params_source) {
+  auto add = [&](std::string name, std::string repo, ModelConfig c, int64_t window, int64_t params,
+                 std::string params_source) {
     std::string cfg_src = hf + repo + "/blob/main/config.json";
     p.push_back({std::move(name), repo, c, window, cfg_src, params, std::move(params_source)});
   };
   const std::string gpt2_src =
       "transformers GPT2LMHeadModel.num_parameters() of the OpenAI checkpoint (wte + wpe + "
       "blocks + ln_f; lm_head tied to wte)";
-  add("gpt2", "openai-community/gpt2", with_ids(ModelConfig::gpt2(12, 12, 768, 50257, 1024), 50256, 50256),
-      0, 124439808, gpt2_src);
+  add("gpt2", "openai-community/gpt2",
+      with_ids(ModelConfig::gpt2(12, 12, 768, 50257, 1024), 50256, 50256), 0, 124439808, gpt2_src);
   add("gpt2-medium", "openai-community/gpt2-medium",
       with_ids(ModelConfig::gpt2(24, 16, 1024, 50257, 1024), 50256, 50256), 0, 354823168, gpt2_src);
   add("gpt2-large", "openai-community/gpt2-large",
       with_ids(ModelConfig::gpt2(36, 20, 1280, 50257, 1024), 50256, 50256), 0, 774030080, gpt2_src);
   add("gpt2-xl", "openai-community/gpt2-xl",
-      with_ids(ModelConfig::gpt2(48, 25, 1600, 50257, 1024), 50256, 50256), 0, 1557611200, gpt2_src);
+      with_ids(ModelConfig::gpt2(48, 25, 1600, 50257, 1024), 50256, 50256), 0, 1557611200,
+      gpt2_src);
 
-  const std::string hub = "Hugging Face Hub safetensors metadata (BF16 total) = GGUF general.parameter_count";
-  add("llama-3.1-8b", "meta-llama/Llama-3.1-8B", llama31(32, 32, 4096, 14336), 0, 8030261248,
-      hub);
+  const std::string hub =
+      "Hugging Face Hub safetensors metadata (BF16 total) = GGUF general.parameter_count";
+  add("llama-3.1-8b", "meta-llama/Llama-3.1-8B", llama31(32, 32, 4096, 14336), 0, 8030261248, hub);
   add("llama-3.1-70b", "meta-llama/Llama-3.1-70B", llama31(80, 64, 8192, 28672), 0, 70553706496,
       hub);
   add("llama-3.1-405b", "meta-llama/Llama-3.1-405B", llama31(126, 128, 16384, 53248), 0,

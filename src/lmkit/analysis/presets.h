@@ -12,10 +12,10 @@
 namespace lmkit::analysis {
 
 struct Preset {
-  std::string name;         // e.g. "llama-3.1-8b"
-  std::string hf_repo;      // e.g. "meta-llama/Llama-3.1-8B"
-  ModelConfig config;       // the official config.json values
-  int64_t sliding_window;   // attention window in tokens (0: full causal attention)
+  std::string name;           // e.g. "llama-3.1-8b"
+  std::string hf_repo;        // e.g. "meta-llama/Llama-3.1-8B"
+  ModelConfig config;         // the official config.json values
+  int64_t sliding_window;     // attention window in tokens (0: full causal attention)
   std::string config_source;  // where the configuration values come from
   // Published parameter count: unique parameters (a tied lm_head counted once), as
   // transformers' model.num_parameters() and the model card / safetensors metadata give it.

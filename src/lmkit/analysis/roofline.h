@@ -32,8 +32,8 @@ struct Roofline {
   double memory_seconds = 0;   // B / bandwidth
   double seconds = 0;          // the larger
   bool memory_bound = false;
-  double intensity = 0;        // F / B (FLOPs per byte)
-  double ridge = 0;            // peak / bandwidth: intensity above which compute bounds
+  double intensity = 0;  // F / B (FLOPs per byte)
+  double ridge = 0;      // peak / bandwidth: intensity above which compute bounds
 };
 Roofline roofline(double flops, double bytes, const Device& d);
 

@@ -19,8 +19,12 @@ double ChinchillaLaw::loss(double N, double D) const {
 double ChinchillaLaw::G() const {
   return std::pow(alpha * A / (beta * B), 1.0 / (alpha + beta));
 }
-double ChinchillaLaw::a() const { return beta / (alpha + beta); }
-double ChinchillaLaw::b() const { return alpha / (alpha + beta); }
+double ChinchillaLaw::a() const {
+  return beta / (alpha + beta);
+}
+double ChinchillaLaw::b() const {
+  return alpha / (alpha + beta);
+}
 
 Allocation chinchilla_optimal(const ChinchillaLaw& law, double C) {
   check_positive(C, "compute");
@@ -65,17 +69,21 @@ Allocation twenty_tokens_per_param(const ChinchillaLaw& law, double C) {
 
 const std::vector<Table3Row>& chinchilla_table3() {
   static const std::vector<Table3Row> t = {
-      {400e6, 1.92e19, "1/29,968", 8.0e9},    {1e9, 1.21e20, "1/4,761", 20.2e9},
-      {10e9, 1.23e22, "1/46", 205.1e9},       {67e9, 5.76e23, "1", 1.5e12},
-      {175e9, 3.85e24, "6.7", 3.7e12},        {280e9, 9.90e24, "17.2", 5.9e12},
-      {520e9, 3.43e25, "59.5", 11.0e12},      {1e12, 1.27e26, "221.3", 21.2e12},
+      {400e6, 1.92e19, "1/29,968", 8.0e9},   {1e9, 1.21e20, "1/4,761", 20.2e9},
+      {10e9, 1.23e22, "1/46", 205.1e9},      {67e9, 5.76e23, "1", 1.5e12},
+      {175e9, 3.85e24, "6.7", 3.7e12},       {280e9, 9.90e24, "17.2", 5.9e12},
+      {520e9, 3.43e25, "59.5", 11.0e12},     {1e12, 1.27e26, "221.3", 21.2e12},
       {10e12, 1.30e28, "22515.9", 216.2e12},
   };
   return t;
 }
 
-double KaplanLaw::loss_N(double N) const { return std::pow(N_c / N, alpha_N); }
-double KaplanLaw::loss_D(double D) const { return std::pow(D_c / D, alpha_D); }
+double KaplanLaw::loss_N(double N) const {
+  return std::pow(N_c / N, alpha_N);
+}
+double KaplanLaw::loss_D(double D) const {
+  return std::pow(D_c / D, alpha_D);
+}
 double KaplanLaw::loss_C(double C_flops) const {
   return std::pow(C_c / (C_flops / kPetaflopDay), alpha_C);
 }

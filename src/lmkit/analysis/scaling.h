@@ -59,16 +59,16 @@ const std::vector<Table3Row>& chinchilla_table3();
 struct KaplanLaw {
   double alpha_N = 0.076, N_c = 8.8e13;
   double alpha_D = 0.095, D_c = 5.4e13;
-  double alpha_C = 0.050, C_c = 3.1e8;  // PF-days
-  double loss_N(double N) const;         // Eq. (1.1)
-  double loss_D(double D) const;         // Eq. (1.2)
-  double loss_C(double C_flops) const;   // Eq. (1.3)
+  double alpha_C = 0.050, C_c = 3.1e8;       // PF-days
+  double loss_N(double N) const;             // Eq. (1.1)
+  double loss_D(double D) const;             // Eq. (1.2)
+  double loss_C(double C_flops) const;       // Eq. (1.3)
   double loss_ND(double N, double D) const;  // Eq. (1.5)
 };
 
 struct KaplanAllocation {
-  double params = 0;      // non-embedding, Eq. (6.1) / Table 6: 1.3e9 C^0.73
-  double tokens = 0;      // C / (6 N)
+  double params = 0;                // non-embedding, Eq. (6.1) / Table 6: 1.3e9 C^0.73
+  double tokens = 0;                // C / (6 N)
   double tokens_one_epoch_fit = 0;  // Table 6: 2e10 C^0.27
   double batch_tokens = 0;          // Table 6: 2.0e6 C^0.24
   double steps = 0;                 // Table 6: 5.4e3 C^0.03

@@ -1,11 +1,10 @@
 #include "lmkit/analysis/scaling_fit.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
@@ -29,8 +28,8 @@ Prepared prepare(const std::vector<FitPoint>& points) {
   for (const FitPoint& q : points) {
     check(std::isfinite(q.params) && q.params > 0 && std::isfinite(q.tokens) && q.tokens > 0 &&
               std::isfinite(q.loss) && q.loss > 0,
-          "scaling fit: point (N={}, D={}, L={}) of run '{}' is not positive and finite",
-          q.params, q.tokens, q.loss, q.run);
+          "scaling fit: point (N={}, D={}, L={}) of run '{}' is not positive and finite", q.params,
+          q.tokens, q.loss, q.run);
     p.logN.push_back(std::log(q.params));
     p.logD.push_back(std::log(q.tokens));
     p.logL.push_back(std::log(q.loss));
@@ -52,8 +51,10 @@ double objective(const Prepared& p, const std::vector<size_t>& idx, double delta
     double r = m + std::log(s) - p.logL[i];  // log L_hat - log L
     double ar = std::abs(r);
     double h, dh;
-    if (ar <= delta) h = 0.5 * r * r, dh = r;
-    else h = delta * (ar - 0.5 * delta), dh = r > 0 ? delta : -delta;
+    if (ar <= delta)
+      h = 0.5 * r * r, dh = r;
+    else
+      h = delta * (ar - 0.5 * delta), dh = r > 0 ? delta : -delta;
     f += h;
     double w1 = e1 / s, w2 = e2 / s, w3 = e3 / s;  // d LSE / d t_k
     g[0] += dh * w1;
@@ -142,8 +143,8 @@ FitResult fit_chinchilla(const std::vector<FitPoint>& points, const FitOptions& 
         "needed (more runs, or use every evaluation with --points all)",
         points.size());
   check(opt.huber_delta > 0, "scaling fit: Huber delta must be positive");
-  check(opt.bootstrap >= 0 && opt.bootstrap <= 100000, "scaling fit: bootstrap count {} out of range",
-        opt.bootstrap);
+  check(opt.bootstrap >= 0 && opt.bootstrap <= 100000,
+        "scaling fit: bootstrap count {} out of range", opt.bootstrap);
   check(opt.confidence > 0 && opt.confidence < 1, "scaling fit: confidence must be in (0, 1)");
   Prepared p = prepare(points);
   const size_t n = points.size();
@@ -268,16 +269,19 @@ RunData read_run(const std::string& run, bool all_points, const std::string& par
   if (std::isnan(D)) {
     for (auto it = log.rbegin(); it != log.rend() && std::isnan(D); ++it) D = number(*it, "tokens");
     if (std::isnan(D)) {
-      r.notes.push_back("no 'tokens' (training tokens seen) in summary.json or log.jsonl: run skipped");
+      r.notes.push_back(
+          "no 'tokens' (training tokens seen) in summary.json or log.jsonl: run skipped");
       return r;
     }
     r.notes.push_back("summary.json lacks 'tokens'; using the last 'tokens' of log.jsonl");
   }
   double L = number(summary, "final_val_loss");
   if (std::isnan(L)) {
-    for (auto it = log.rbegin(); it != log.rend() && std::isnan(L); ++it) L = number(*it, "val_loss");
+    for (auto it = log.rbegin(); it != log.rend() && std::isnan(L); ++it)
+      L = number(*it, "val_loss");
     if (!std::isnan(L)) {
-      r.notes.push_back("summary.json lacks 'final_val_loss'; using the last 'val_loss' of log.jsonl");
+      r.notes.push_back(
+          "summary.json lacks 'final_val_loss'; using the last 'val_loss' of log.jsonl");
     } else {
       L = number(summary, "loss_last");
       if (std::isnan(L)) {

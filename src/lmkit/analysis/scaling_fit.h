@@ -26,9 +26,9 @@ struct FitPoint {
 
 struct FitOptions {
   double huber_delta = 1e-3;
-  int bootstrap = 200;      // resamples (0: none)
+  int bootstrap = 200;  // resamples (0: none)
   uint64_t seed = 1;
-  double confidence = 0.95; // central interval
+  double confidence = 0.95;  // central interval
 };
 
 struct Interval {
@@ -36,17 +36,16 @@ struct Interval {
 };
 
 struct FitResult {
-  ChinchillaLaw law;       // the best fit
-  double objective = 0;    // its Huber objective
+  ChinchillaLaw law;     // the best fit
+  double objective = 0;  // its Huber objective
   int n_points = 0;
-  int starts = 0;          // initialisations tried on the full data
-  int bootstrap_fits = 0;  // resamples fitted
+  int starts = 0;                       // initialisations tried on the full data
+  int bootstrap_fits = 0;               // resamples fitted
   Interval E, A, B, alpha, beta, a, b;  // a = beta/(alpha+beta), b = alpha/(alpha+beta)
 };
 
 // The Huber objective above for `law` on `points` (for tests and reports).
-double huber_objective(const ChinchillaLaw& law, const std::vector<FitPoint>& points,
-                       double delta);
+double huber_objective(const ChinchillaLaw& law, const std::vector<FitPoint>& points, double delta);
 
 // Fits the law; throws lmkit::Error when there are fewer than 5 points or a point is
 // not positive and finite.
@@ -55,10 +54,10 @@ FitResult fit_chinchilla(const std::vector<FitPoint>& points, const FitOptions& 
 // One training run read from disk.
 struct RunData {
   std::string dir;
-  bool usable = false;               // has params, tokens and a loss
-  std::vector<FitPoint> points;      // the final point, or every evaluation (all_points)
+  bool usable = false;           // has params, tokens and a loss
+  std::vector<FitPoint> points;  // the final point, or every evaluation (all_points)
   std::vector<std::pair<double, double>> val_curve;  // (tokens, val_loss) from log.jsonl
-  std::vector<std::string> notes;    // what was missing and what was used instead
+  std::vector<std::string> notes;                    // what was missing and what was used instead
 };
 
 // Reads RUN (a run directory, or its summary.json). `params_key` names the summary field

@@ -100,15 +100,19 @@ struct TempDir {
 };
 const char* kLog =
     "{\"step\":1,\"loss\":5.0,\"lr\":0.001,\"tokens_per_sec\":100,\"tokens\":1000}\n"
-    "{\"step\":2,\"loss\":4.0,\"lr\":0.001,\"tokens_per_sec\":100,\"tokens\":2000,\"val_loss\":4.2}\n"
+    "{\"step\":2,\"loss\":4.0,\"lr\":0.001,\"tokens_per_sec\":100,\"tokens\":2000,\"val_loss\":4.2}"
+    "\n"
     "{\"step\":3,\"loss\":3.5,\"lr\":0.001,\"tokens_per_sec\":100,\"tokens\":3000}\n"
-    "{\"step\":4,\"loss\":3.0,\"lr\":0.001,\"tokens_per_sec\":100,\"tokens\":4000,\"val_loss\":3.3}\n";
+    "{\"step\":4,\"loss\":3.0,\"lr\":0.001,\"tokens_per_sec\":100,\"tokens\":4000,\"val_loss\":3.3}"
+    "\n";
 }  // namespace
 
 TEST(ScalingFit, ReadsRuns) {
   TempDir t;
   RunData full = read_run(t.run("full", R"({"params": 1000000, "tokens": 4000,
-      "final_val_loss": 3.3, "loss_first": 5.0, "loss_last": 3.0})", kLog), false);
+      "final_val_loss": 3.3, "loss_first": 5.0, "loss_last": 3.0})",
+                                kLog),
+                          false);
   EXPECT_TRUE(full.usable);
   ASSERT_EQ(full.points.size(), 1u);
   EXPECT_EQ(full.points[0].params, 1e6);
@@ -128,7 +132,8 @@ TEST(ScalingFit, ReadsRuns) {
   EXPECT_EQ(old.notes.size(), 2u);
 
   // No validation at all: the training loss, said so.
-  RunData train_only = read_run(t.run("trainonly", R"({"params": 5, "tokens": 10, "loss_last": 2.5})", ""), false);
+  RunData train_only =
+      read_run(t.run("trainonly", R"({"params": 5, "tokens": 10, "loss_last": 2.5})", ""), false);
   EXPECT_TRUE(train_only.usable);
   EXPECT_EQ(train_only.points[0].loss, 2.5);
   EXPECT_NE(train_only.notes.back().find("training loss"), std::string::npos);
@@ -140,6 +145,7 @@ TEST(ScalingFit, ReadsRuns) {
 
   // Malformed files are errors naming the file.
   EXPECT_THROW(read_run(t.run("bad", "{\"params\": ", ""), false), Error);
-  EXPECT_THROW(read_run(t.run("badlog", R"({"params": 5})", "{\"step\":1}\nnot json\n"), false), Error);
+  EXPECT_THROW(read_run(t.run("badlog", R"({"params": 5})", "{\"step\":1}\nnot json\n"), false),
+               Error);
   EXPECT_THROW(read_run((t.path / "missing").string(), false), Error);
 }

@@ -17,7 +17,8 @@ TEST(Scaling, ChinchillaExponents) {
   EXPECT_DOUBLE_EQ(law.a(), 0.28 / 0.62);
   EXPECT_DOUBLE_EQ(law.b(), 0.34 / 0.62);
   EXPECT_DOUBLE_EQ(law.G(), std::pow(0.34 * 406.4 / (0.28 * 410.7), 1 / 0.62));
-  EXPECT_DOUBLE_EQ(law.loss(1e9, 20e9), 1.69 + 406.4 / std::pow(1e9, 0.34) + 410.7 / std::pow(20e9, 0.28));
+  EXPECT_DOUBLE_EQ(law.loss(1e9, 20e9),
+                   1.69 + 406.4 / std::pow(1e9, 0.34) + 410.7 / std::pow(20e9, 0.28));
 }
 
 TEST(Scaling, ClosedFormMatchesNumericalMinimisation) {
@@ -95,6 +96,6 @@ TEST(Optimize, LbfgsRosenbrockAndGolden) {
   EXPECT_TRUE(r.converged);
   EXPECT_NEAR(r.x[0], 1.0, 1e-6);
   EXPECT_NEAR(r.x[1], 1.0, 1e-6);
-  EXPECT_NEAR(golden_section_minimize([](double x) { return (x - 2.5) * (x - 2.5); }, -10, 10),
-              2.5, 1e-9);
+  EXPECT_NEAR(golden_section_minimize([](double x) { return (x - 2.5) * (x - 2.5); }, -10, 10), 2.5,
+              1e-9);
 }

@@ -8,17 +8,20 @@ namespace lmkit::analysis {
 
 const char* recompute_name(Recompute r) {
   switch (r) {
-    case Recompute::None: return "none";
-    case Recompute::Selective: return "selective";
-    case Recompute::Full: return "full";
+    case Recompute::None:
+      return "none";
+    case Recompute::Selective:
+      return "selective";
+    case Recompute::Full:
+      return "full";
   }
   return "none";
 }
 
 double activation_bytes_per_layer(int64_t seq_len, int64_t micro_batch, int64_t hidden,
                                   int64_t heads, int64_t tp, bool sp, Recompute recompute) {
-  const double s = double(seq_len), b = double(micro_batch), h = double(hidden),
-               a = double(heads), t = double(tp);
+  const double s = double(seq_len), b = double(micro_batch), h = double(hidden), a = double(heads),
+               t = double(tp);
   const double sbh = s * b * h;
   switch (recompute) {
     case Recompute::Full:
@@ -41,9 +44,8 @@ MemoryPlan plan_memory(const TrainSetup& s) {
   check(s.tensor_parallel >= 1 && s.pipeline_parallel >= 1,
         "tensor/pipeline parallel degrees must be >= 1");
   const int64_t mp = s.tensor_parallel * s.pipeline_parallel;
-  check(s.gpus % mp == 0,
-        "gpus = {} is not a multiple of tensor x pipeline parallel = {} x {}", s.gpus,
-        s.tensor_parallel, s.pipeline_parallel);
+  check(s.gpus % mp == 0, "gpus = {} is not a multiple of tensor x pipeline parallel = {} x {}",
+        s.gpus, s.tensor_parallel, s.pipeline_parallel);
   for (double v : {s.bytes_param, s.bytes_grad, s.bytes_optimizer})
     check(std::isfinite(v) && v >= 0 && v <= 64, "bytes per parameter must be in [0, 64]");
   MemoryPlan p;
@@ -69,8 +71,8 @@ MemoryPlan plan_memory(const TrainSetup& s) {
           "pipeline parallel degree {} does not divide the {} layers", s.pipeline_parallel,
           s.layers);
     p.activation_bytes_per_layer =
-        activation_bytes_per_layer(s.seq_len, s.micro_batch, s.hidden, s.heads,
-                                   s.tensor_parallel, s.sequence_parallel, s.recompute);
+        activation_bytes_per_layer(s.seq_len, s.micro_batch, s.hidden, s.heads, s.tensor_parallel,
+                                   s.sequence_parallel, s.recompute);
     // First pipeline stage: L/p layers x p micro-batches in flight = L layers.
     p.activation_bytes = p.activation_bytes_per_layer * double(s.layers);
     p.bytes_per_gpu += p.activation_bytes;

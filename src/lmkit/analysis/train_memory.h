@@ -37,9 +37,9 @@ enum class Recompute { None, Selective, Full };
 const char* recompute_name(Recompute r);  // "none" | "selective" | "full"
 
 struct TrainSetup {
-  double params = 0;          // Psi
-  int64_t gpus = 1;           // total GPUs = data x tensor x pipeline parallel
-  int zero_stage = 0;         // 0..3
+  double params = 0;   // Psi
+  int64_t gpus = 1;    // total GPUs = data x tensor x pipeline parallel
+  int zero_stage = 0;  // 0..3
   int64_t tensor_parallel = 1, pipeline_parallel = 1;
   double bytes_param = 2, bytes_grad = 2, bytes_optimizer = 12;  // 2 + 2 + K
   // Activations (counted only when `activations`).
@@ -52,10 +52,10 @@ struct TrainSetup {
 struct MemoryPlan {
   int64_t data_parallel = 1;
   double params_bytes = 0, grads_bytes = 0, optimizer_bytes = 0;
-  double model_states_bytes = 0;        // the three above, per GPU
+  double model_states_bytes = 0;  // the three above, per GPU
   double activation_bytes_per_layer = 0;
-  double activation_bytes = 0;          // per GPU (0 unless setup.activations)
-  double bytes_per_gpu = 0;             // model states (+ activations)
+  double activation_bytes = 0;  // per GPU (0 unless setup.activations)
+  double bytes_per_gpu = 0;     // model states (+ activations)
 };
 
 // Throws lmkit::Error for inconsistent or absurd setups (non-integer data-parallel degree,

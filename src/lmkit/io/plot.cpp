@@ -3,8 +3,8 @@
 // points, boxes, candlesticks, histograms rowstacked, image; "matrix" data files).
 #include "lmkit/io/plot.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -32,9 +32,12 @@ namespace {
 std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "''";
-    else if (c == '\n' || c == '\r') out += ' ';
-    else out += c;
+    if (c == '\'')
+      out += "''";
+    else if (c == '\n' || c == '\r')
+      out += ' ';
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -46,7 +49,9 @@ std::string data_label(const std::string& s) {
   return out + "\"";
 }
 
-std::string num(double v) { return fmt::format("{:.17g}", v); }
+std::string num(double v) {
+  return fmt::format("{:.17g}", v);
+}
 
 std::string range(double lo, double hi) {
   return fmt::format("[{}:{}]", std::isnan(lo) ? "*" : num(lo), std::isnan(hi) ? "*" : num(hi));
@@ -60,7 +65,8 @@ class TempDir {
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/lmkit-plot-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
-    if (!mkdtemp(buf.data())) fail("plot: cannot create a temporary directory: {}", strerror(errno));
+    if (!mkdtemp(buf.data()))
+      fail("plot: cannot create a temporary directory: {}", strerror(errno));
     path_ = buf.data();
   }
   ~TempDir() {
@@ -149,12 +155,18 @@ double quantile(const std::vector<double>& sorted, double q) {
 
 const char* key_setting(Key k) {
   switch (k) {
-    case Key::TopRight: return "set key top right opaque box";
-    case Key::TopLeft: return "set key top left opaque box";
-    case Key::BottomRight: return "set key bottom right opaque box";
-    case Key::BottomLeft: return "set key bottom left opaque box";
-    case Key::Outside: return "set key outside right top box";
-    case Key::None: return "unset key";
+    case Key::TopRight:
+      return "set key top right opaque box";
+    case Key::TopLeft:
+      return "set key top left opaque box";
+    case Key::BottomRight:
+      return "set key bottom right opaque box";
+    case Key::BottomLeft:
+      return "set key bottom left opaque box";
+    case Key::Outside:
+      return "set key outside right top box";
+    case Key::None:
+      return "unset key";
   }
   return "unset key";
 }
@@ -189,9 +201,9 @@ std::string lines_script(const Figure& f, const TempDir& dir) {
     // dash-dot-dot) so that up to 24 stay distinguishable. `dashed` series use dashes.
     const int dash_cycle[3] = {1, 4, 5};
     const size_t slot = s.color >= 0 ? size_t(s.color) : i;
-    plot += fmt::format("{}{} using 1:2 with {} lc {} dt {} title {}", i ? ", \\\n  " : "",
-                        quote(file), with, slot % 8 + 1, s.dashed ? 2 : dash_cycle[(slot / 8) % 3],
-                        quote(s.name));
+    plot +=
+        fmt::format("{}{} using 1:2 with {} lc {} dt {} title {}", i ? ", \\\n  " : "", quote(file),
+                    with, slot % 8 + 1, s.dashed ? 2 : dash_cycle[(slot / 8) % 3], quote(s.name));
   }
   return plot + "\n";
 }
@@ -249,8 +261,8 @@ std::string boxes_script(const Figure& f, const TempDir& dir) {
       if (x <= hi_fence) whi = std::max(whi, x);
       if (x < lo_fence || x > hi_fence) outliers += fmt::format("{} {}\n", i + 1, num(x));
     }
-    stats += fmt::format("{} {} {} {} {} {}\n", i + 1, num(q1), num(wlo), num(whi), num(q3),
-                         num(med));
+    stats +=
+        fmt::format("{} {} {} {} {} {}\n", i + 1, num(q1), num(wlo), num(whi), num(q3), num(med));
     tics += fmt::format("{}{} {}", i ? ", " : "", quote(b.name), i + 1);
   }
   std::string sfile = dir.file("boxes.dat"), ofile = dir.file("outliers.dat");
@@ -261,7 +273,8 @@ std::string boxes_script(const Figure& f, const TempDir& dir) {
   s += "set style fill solid 0.35 border -1\n";
   s += fmt::format("plot {} using 1:2:3:4:5 with candlesticks whiskerbars 0.5 lc 1 notitle, \\\n",
                    quote(sfile));
-  s += fmt::format("  {} using 1:6:6:6:6 with candlesticks lc rgb 'black' lw 2 notitle", quote(sfile));
+  s += fmt::format("  {} using 1:6:6:6:6 with candlesticks lc rgb 'black' lw 2 notitle",
+                   quote(sfile));
   if (!outliers.empty()) {
     write_text(ofile, outliers);
     s += fmt::format(", \\\n  {} using 1:2 with points pt 6 ps 0.8 lc rgb 'black' notitle",
@@ -277,8 +290,8 @@ std::string stacked_script(const Figure& f, const TempDir& dir) {
   check(!sb.layers.empty(), "plot: stacked bars need at least one layer");
   for (auto& l : sb.layers) {
     std::string what = fmt::format("layer '{}'", l.name);
-    check(l.values.size() == sb.categories.size(),
-          "plot: {} has {} values for {} categories", what, l.values.size(), sb.categories.size());
+    check(l.values.size() == sb.categories.size(), "plot: {} has {} values for {} categories", what,
+          l.values.size(), sb.categories.size());
     check_finite(l.values, what);
     for (double v : l.values) check(v >= 0, "plot: {} holds a negative value ({})", what, num(v));
   }
@@ -300,9 +313,11 @@ std::string stacked_script(const Figure& f, const TempDir& dir) {
   s += "plot ";
   for (size_t i = 0; i < sb.layers.size(); ++i) {
     if (i == 0)
-      s += fmt::format("{} using 2:xtic(1) lc {} title {}", quote(file), 1, quote(sb.layers[0].name));
+      s += fmt::format("{} using 2:xtic(1) lc {} title {}", quote(file), 1,
+                       quote(sb.layers[0].name));
     else
-      s += fmt::format(", \\\n  '' using {} lc {} title {}", i + 2, i + 1, quote(sb.layers[i].name));
+      s +=
+          fmt::format(", \\\n  '' using {} lc {} title {}", i + 2, i + 1, quote(sb.layers[i].name));
   }
   return s + "\n";
 }
@@ -323,7 +338,8 @@ std::string heatmap_script(const Figure& f, const TempDir& dir) {
     check(h.min < h.max, "plot: heatmap colour range [{}, {}] is empty", h.min, h.max);
   std::string data;
   for (int64_t r = 0; r < h.rows; ++r) {
-    for (int64_t c = 0; c < h.cols; ++c) data += (c ? " " : "") + num(h.values[size_t(r * h.cols + c)]);
+    for (int64_t c = 0; c < h.cols; ++c)
+      data += (c ? " " : "") + num(h.values[size_t(r * h.cols + c)]);
     data += "\n";
   }
   std::string file = dir.file("heatmap.dat");
@@ -338,7 +354,8 @@ std::string heatmap_script(const Figure& f, const TempDir& dir) {
   s += fmt::format("set xrange [-0.5:{}]\nset yrange [{}:-0.5]\n", num(h.cols - 0.5),
                    num(h.rows - 0.5));
   s += "unset grid\nset tics out nomirror\n";
-  if (!h.col_labels.empty()) s += fmt::format("set xtics {} rotate by 90 right\n", tics(h.col_labels));
+  if (!h.col_labels.empty())
+    s += fmt::format("set xtics {} rotate by 90 right\n", tics(h.col_labels));
   if (!h.row_labels.empty()) s += fmt::format("set ytics {}\n", tics(h.row_labels));
   s += fmt::format("set cbrange {}\n", range(h.min, h.max));
   if (!h.value_label.empty()) s += fmt::format("set cblabel {}\n", quote(h.value_label));
@@ -360,8 +377,10 @@ bool gnuplot_available() {
 void render(const Figure& fig, const std::string& png_path) {
   check(!png_path.empty(), "plot: empty output path");
   int kinds = content_kinds(fig);
-  check(kinds == 1, "plot: a figure needs exactly one kind of content (lines, histograms, boxes, "
-                    "stacked bars or heatmap); this one has {}", kinds);
+  check(kinds == 1,
+        "plot: a figure needs exactly one kind of content (lines, histograms, boxes, "
+        "stacked bars or heatmap); this one has {}",
+        kinds);
   check(fig.width >= 64 && fig.width <= 16384 && fig.height >= 64 && fig.height <= 16384,
         "plot: image size {} x {} is out of range (64..16384)", fig.width, fig.height);
   for (double v : {fig.x_min, fig.x_max, fig.y_min, fig.y_max})
@@ -369,12 +388,16 @@ void render(const Figure& fig, const std::string& png_path) {
 
   TempDir dir;
   std::string body;
-  if (!fig.lines.empty()) body = lines_script(fig, dir);
-  else if (!fig.histograms.empty()) body = histogram_script(fig, dir);
-  else if (!fig.boxes.empty()) body = boxes_script(fig, dir);
+  if (!fig.lines.empty())
+    body = lines_script(fig, dir);
+  else if (!fig.histograms.empty())
+    body = histogram_script(fig, dir);
+  else if (!fig.boxes.empty())
+    body = boxes_script(fig, dir);
   else if (fig.heatmap.rows > 0 || fig.heatmap.cols > 0 || !fig.heatmap.values.empty())
     body = heatmap_script(fig, dir);
-  else body = stacked_script(fig, dir);
+  else
+    body = stacked_script(fig, dir);
 
   fs::path out(png_path);
   std::error_code ec;
@@ -413,14 +436,16 @@ void render(const Figure& fig, const std::string& png_path) {
   int err = 0;
   int rc = run_gnuplot({script}, log, &err);
   if (rc < 0)
-    fail("plot: cannot run '{}' ({}); install the Debian package gnuplot-nox or set "
-         "LMKIT_GNUPLOT to a gnuplot binary",
-         gnuplot_binary(), strerror(err));
+    fail(
+        "plot: cannot run '{}' ({}); install the Debian package gnuplot-nox or set "
+        "LMKIT_GNUPLOT to a gnuplot binary",
+        gnuplot_binary(), strerror(err));
   if (rc != 0) {
     fail("plot: gnuplot failed (exit {}) drawing {}: {}", rc, png_path, read_tail(log, 800));
   }
   auto size = fs::file_size(tmp_png, ec);
-  if (ec || size == 0) fail("plot: gnuplot wrote no image for {}: {}", png_path, read_tail(log, 800));
+  if (ec || size == 0)
+    fail("plot: gnuplot wrote no image for {}: {}", png_path, read_tail(log, 800));
   std::ifstream png(tmp_png, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
   check(bytes.size() == size_t(size), "plot: cannot read the image gnuplot wrote");

@@ -113,7 +113,8 @@ TEST_F(PlotTest, HistogramBoxStackedHeatmap) {
   plot::Figure h;
   h.title = "weights";
   std::vector<double> a, b;
-  for (int i = 0; i < 1000; ++i) a.push_back(std::sin(i * 0.37) * 0.1), b.push_back(std::cos(i * 0.11) * 0.05);
+  for (int i = 0; i < 1000; ++i)
+    a.push_back(std::sin(i * 0.37) * 0.1), b.push_back(std::cos(i * 0.11) * 0.05);
   h.histograms = {{"layer 0", a}, {"layer 1", b}};
   h.bins = 30;
   plot::render(h, path("hist.png"));
