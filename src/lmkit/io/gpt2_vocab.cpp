@@ -56,7 +56,8 @@ std::unique_ptr<PipelineTokenizer> load_gpt2_vocab(const std::string& vocab_json
   for (auto& [tok, idv] : j.items()) {
     check(idv.is_number_integer(), "{}: id of token '{}' is not an integer", vocab_json_path, tok);
     int64_t id = idv.get<int64_t>();
-    check(id >= 0 && id < (int64_t(1) << 30), "{}: token '{}' has invalid id {}", vocab_json_path, tok, id);
+    check(id >= 0 && id < int64_t(2 * j.size() + 1024), "{}: token '{}' has invalid id {} (vocab of {})",
+          vocab_json_path, tok, id, j.size());
     if (size_t(id) >= spec.tokens.size()) spec.tokens.resize(size_t(id) + 1);
     check(spec.tokens[size_t(id)].empty(), "{}: id {} is used twice", vocab_json_path, id);
     spec.tokens[size_t(id)] = tok;

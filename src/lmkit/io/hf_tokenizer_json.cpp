@@ -187,7 +187,8 @@ std::vector<std::string> vocab_by_id(const Ctx& c, const json& v) {
   for (auto& [tok, idv] : v.items()) {
     check(idv.is_number_integer(), "{}: id of '{}' is not an integer", c.source, tok);
     int64_t id = idv.get<int64_t>();
-    check(id >= 0 && id < (int64_t(1) << 30), "{}: token '{}' has invalid id {}", c.source, tok, id);
+    check(id >= 0 && id < int64_t(2 * v.size() + 1024), "{}: token '{}' has invalid id {} (vocab of {})",
+          c.source, tok, id, v.size());
     if (size_t(id) >= tokens.size()) tokens.resize(size_t(id) + 1);
     check(tokens[size_t(id)].empty(), "{}: id {} is used twice in model.vocab", c.source, id);
     tokens[size_t(id)] = tok;

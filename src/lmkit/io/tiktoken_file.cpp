@@ -203,6 +203,10 @@ PackedTokens parse_tiktoken_packed(std::string_view data, const std::string& sou
     return p;
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.rank < b.rank; });
+  // Ranks are dense in real files; a rank far beyond the token count is a broken file
+  // (and would make the id table huge).
+  check(entries.back().rank < 2 * entries.size() + 1024, "{}: rank {} is far beyond the {} tokens in the file",
+        source, entries.back().rank, entries.size());
   for (size_t k = 1; k < entries.size(); ++k)
     check(entries[k].rank != entries[k - 1].rank, "{}: rank {} appears twice", source, entries[k].rank);
   p.offsets.assign(size_t(entries.back().rank) + 2, 0);

@@ -437,8 +437,13 @@ PipelineTokenizer::PipelineTokenizer(PipelineParts parts) : parts_(std::move(par
   vocab_size_ = parts_.model->size();
   for (const AddedToken& t : parts_.added_tokens) {
     check(t.id >= 0, "{}: added token '{}' has a negative id", parts_.source, t.content);
+    check(int64_t(t.id) < parts_.model->size() + int64_t(parts_.added_tokens.size()) + (1 << 20),
+          "{}: added token '{}' has id {}, far beyond the vocabulary ({} tokens)", parts_.source, t.content,
+          t.id, parts_.model->size());
     vocab_size_ = std::max<int64_t>(vocab_size_, int64_t(t.id) + 1);
   }
+  for (int32_t id : parts_.special_prefix) check(id >= 0 && id < vocab_size_, "{}: post-processor id {} is outside the vocabulary", parts_.source, id);
+  for (int32_t id : parts_.special_suffix) check(id >= 0 && id < vocab_size_, "{}: post-processor id {} is outside the vocabulary", parts_.source, id);
   added_index_.assign(size_t(vocab_size_), -1);
   raw_matcher_ = std::make_unique<AddedMatcher>();
   normalized_matcher_ = std::make_unique<AddedMatcher>();
