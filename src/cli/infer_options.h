@@ -117,8 +117,17 @@ inline std::vector<int32_t> apply_chat(const LoadedModel& m, const std::string& 
   const int32_t eos_id = m.stop_ids.empty() ? -1 : m.stop_ids.front();
   const std::string eos = tok.eos_id() ? tok.token_text(*tok.eos_id())
                           : eos_id >= 0 ? tok.token_text(eos_id) : "";
-  std::vector<int32_t> ids = tok.encode(t.apply(msgs, true, bos, eos), false);
-  if (m.add_bos && m.bos_id >= 0 && (ids.empty() || ids.front() != m.bos_id))
+  std::string text = t.apply(msgs, true, bos, eos);
+  // A template that starts with the BOS text gets the BOS id itself (tokenizers that do not
+  // parse special tokens, like llama2.c's, would spell it out); otherwise BOS is added when
+  // the model adds one and the tokenizer did not produce it.
+  bool want_bos = m.add_bos;
+  if (!bos.empty() && text.starts_with(bos)) {
+    text.erase(0, bos.size());
+    want_bos = true;
+  }
+  std::vector<int32_t> ids = tok.encode(text, false);
+  if (want_bos && m.bos_id >= 0 && (ids.empty() || ids.front() != m.bos_id))
     ids.insert(ids.begin(), m.bos_id);
   return ids;
 }

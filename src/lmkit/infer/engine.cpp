@@ -259,7 +259,7 @@ void Engine::prefill(int seq, std::span<const int32_t> tokens, float* last_logit
   if (tokens.empty()) return;
   std::vector<BatchToken> batch(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i)
-    batch[i] = {seq, tokens[i], all_logits != nullptr || i + 1 == tokens.size()};
+    batch[i] = {seq, tokens[i], all_logits != nullptr || (last_logits != nullptr && i + 1 == tokens.size())};
   if (all_logits) {
     decode(batch, all_logits);
     if (last_logits)
