@@ -12,9 +12,14 @@ namespace lmkit {
 namespace {
 // F16C from CPUID leaf 1 (ECX bit 29) directly: clang 14 does not know
 // __builtin_cpu_supports("f16c").
+// Cached: CPUID traps to the hypervisor in a VM (tens of microseconds), and kernels ask
+// per call.
 bool has_f16c() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  static const bool f16c = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  }();
+  return f16c;
 }
 }  // namespace
 
