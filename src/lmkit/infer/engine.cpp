@@ -4,6 +4,10 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
+#include <thread>
+#include <utility>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -280,30 +284,79 @@ void Engine::step(std::span<const int> seqs, std::span<const int32_t> tokens, fl
 
 namespace {
 
-// y (M, N) = x (M, K) @ w^T (+ bias (N)) for w (N, K) of any supported storage.
-void linear(float* y, const float* x, const Weight& w, const std::vector<float>& bias, int64_t M) {
-  const int64_t N = w.rows(), K = w.cols();
-  const float* b = bias.empty() ? nullptr : bias.data();
-  if (w.grouped_q8()) {
-    infer_kernels::matmul_llama2c_q8(y, x, reinterpret_cast<const int8_t*>(w.q.data),
-                                     w.group_scales, w.group_size, M, K, N);
-  } else if (w.q.type == GgmlType::F32) {
-    linear_forward(y, x, reinterpret_cast<const float*>(w.q.data), b, M, K, N);
-    return;
-  } else if (w.q.type == GgmlType::F16 || w.q.type == GgmlType::BF16) {
-    // ggml converts the activations to the weight's 16-bit type (vec_dot_type) and sums
-    // the exact products in f32; rounding x first and multiplying in f32 is the same.
-    thread_local std::vector<float> xr;
-    if (xr.size() < size_t(M * K)) xr.resize(size_t(M * K));
-    if (w.q.type == GgmlType::F16) infer_kernels::round_to_f16(xr.data(), x, M * K);
-    else infer_kernels::round_to_bf16(xr.data(), x, M * K);
-    matmul_q(y, xr.data(), w.q, M);
-  } else {
-    matmul_q(y, x, w.q, M);
+// [begin, end) of thread tid's share of n items, split at multiples of `align`.
+std::pair<int64_t, int64_t> split_range(int64_t n, int tid, int nt, int64_t align) {
+  const int64_t units = (n + align - 1) / align;
+  const int64_t b = std::min(n, units * tid / nt * align), e = std::min(n, units * (tid + 1) / nt * align);
+  return {b, e};
+}
+
+// A reusable barrier for the threads of one pool job: each waits until all have arrived.
+// It spins (with pause) and then yields, as ggml's threadpool polls: a wake-up through the
+// kernel costs tens of microseconds in a VM, a stage often takes less.
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void wait() {
+    if (n_ <= 1) return;
+    const uint32_t gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 20000) __builtin_ia32_pause();
+      else std::this_thread::yield();
+    }
   }
-  if (b)
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<uint32_t> gen_{0};
+};
+
+// Rows [r0, r1) of y (M, N) = x (M, K) @ w^T (+ bias (N)), w (N, K) of any supported
+// storage, on the calling thread (inside a pool job the core kernels run serially).
+void linear_rows(float* y, const float* x, const Weight& w, const std::vector<float>& bias,
+                 int64_t M, int64_t r0, int64_t r1) {
+  if (r1 <= r0 || M == 0) return;
+  const int64_t N = w.rows(), K = w.cols(), n = r1 - r0;
+  if (w.q.type == GgmlType::F32) {
+    const float* wr = reinterpret_cast<const float*>(w.q.data) + r0 * K;
+    // Few activation rows (decode): stream each weight row once; else OpenBLAS's GEMM (which
+    // packs the weight panel first, a second pass over memory that only pays off for many rows).
+    if (M <= 8) infer_kernels::gemv_f32(y + r0, N, x, M, wr, K, n);
+    else sgemm_serial(false, true, M, n, K, 1.0f, x, K, wr, K, 0.0f, y + r0, N);
+  } else {
+    const float* xin = x;
+    if (w.q.type == GgmlType::F16 || w.q.type == GgmlType::BF16) {
+      // ggml converts the activations to the weight's 16-bit type (vec_dot_type) and sums
+      // the exact products in f32; rounding x first and multiplying in f32 is the same.
+      thread_local std::vector<float> xr;
+      if (xr.size() < size_t(M * K)) xr.resize(size_t(M * K));
+      if (w.q.type == GgmlType::F16) infer_kernels::round_to_f16(xr.data(), x, M * K);
+      else infer_kernels::round_to_bf16(xr.data(), x, M * K);
+      xin = xr.data();
+    }
+    QTensor part = w.q;
+    part.shape[0] = n;
+    part.data = w.q.row(r0);
+    part.bytes = w.q.row_bytes() * size_t(n);
+    if (M == 1) {
+      matmul_q(y + r0, xin, part, 1);
+    } else {
+      thread_local std::vector<float> tmp;
+      if (tmp.size() < size_t(M * n)) tmp.resize(size_t(M * n));
+      matmul_q(tmp.data(), xin, part, M);
+      for (int64_t m = 0; m < M; ++m)
+        std::memcpy(y + m * N + r0, tmp.data() + m * n, size_t(n) * sizeof(float));
+    }
+  }
+  if (!bias.empty())
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) y[m * N + n] += b[n];
+      for (int64_t j = r0; j < r1; ++j) y[m * N + j] += bias[size_t(j)];
 }
 
 void norm(const ModelConfig& c, float* out, const float* x, const std::vector<float>& w,
@@ -485,102 +538,147 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
     }
   }
 
-  const float scale = 1.0f / std::sqrt(float(hs));
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const Impl::Layer& ly = I.layers[size_t(l)];
-    norm(c, I.xn.data(), I.x.data(), ly.attn_norm_w, ly.attn_norm_b, N);
-    linear(I.q.data(), I.xn.data(), *ly.q, ly.q_b, N);
-    linear(I.k.data(), I.xn.data(), *ly.k, ly.k_b, N);
-    linear(I.v.data(), I.xn.data(), *ly.v, ly.v_b, N);
-    if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, before RoPE
-      kernels::rmsnorm_forward(I.q.data(), nullptr, I.q.data(), ly.q_norm.data(), N * NH, hs,
-                               float(c.norm_eps));
-      kernels::rmsnorm_forward(I.k.data(), nullptr, I.k.data(), ly.k_norm.data(), N * NKV, hs,
-                               float(c.norm_eps));
-    }
-    if (c.pos == PosKind::Rope) {
-      for (int64_t i = 0; i < N; ++i) {
-        const float* cs = I.cos_sin.data() + pos[size_t(i)] * hs;
-        infer_kernels::rope(I.q.data() + i * qd, NH, hs, cs, I.interleaved);
-        infer_kernels::rope(I.k.data() + i * kvd, NKV, hs, cs, I.interleaved);
-      }
-    }
-    // Append k, v to the caches.
-    for (int64_t i = 0; i < N; ++i) {
-      Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
-      uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride;
-      uint8_t* vbase = kbase + I.layer_stride;
-      for (int64_t h = 0; h < NKV; ++h) {
-        const size_t off = (size_t(h) * size_t(ctx_) + size_t(pos[size_t(i)])) * size_t(hs) * I.elem;
-        const float* kr = I.k.data() + i * kvd + h * hs;
-        const float* vr = I.v.data() + i * kvd + h * hs;
-        if (I.elem == 4) {
-          std::memcpy(kbase + off, kr, size_t(hs) * 4);
-          std::memcpy(vbase + off, vr, size_t(hs) * 4);
-        } else {
-          infer_kernels::f32_to_f16_row(kr, reinterpret_cast<f16*>(kbase + off), hs);
-          infer_kernels::f32_to_f16_row(vr, reinterpret_cast<f16*>(vbase + off), hs);
-        }
-      }
-    }
-    // Attention: token i, head h over positions 0..pos[i] of its sequence.
-    const bool capture = capture_layer_ == l;
-    if (capture) {
-      captured_.resize(size_t(N * NH));
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t h = 0; h < NH; ++h) {
-          auto& r = captured_[size_t(i * NH + h)];
-          r.seq = batch[size_t(i)].seq;
-          r.pos = pos[size_t(i)];
-          r.head = int(h);
-          r.weights.assign(size_t(pos[size_t(i)] + 1), 0.0f);
-        }
-    }
-    const int64_t group = NH / NKV;
-    thread_pool().parallel_for(size_t(N * NH), [&](size_t b, size_t e) {
-      thread_local std::vector<float> scores;
-      if (scores.size() < size_t(ctx_)) scores.resize(size_t(ctx_));
-      for (size_t it = b; it < e; ++it) {
-        const int64_t i = int64_t(it) / NH, h = int64_t(it) % NH, kh = h / group;
-        const Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
-        const uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride +
-                               size_t(kh) * size_t(ctx_) * size_t(hs) * I.elem;
-        const uint8_t* vbase = kbase + I.layer_stride;
-        infer_kernels::attend(I.att.data() + i * qd + h * hs, I.q.data() + i * qd + h * hs, kbase,
-                              vbase, I.elem == 2, pos[size_t(i)] + 1, hs, scale, scores.data());
-        if (capture)
-          std::memcpy(captured_[it].weights.data(), scores.data(),
-                      size_t(pos[size_t(i)] + 1) * sizeof(float));
-      }
-    });
-    linear(I.xn.data(), I.att.data(), *ly.o, ly.o_b, N);
-    kernels::add_inplace(I.x.data(), I.xn.data(), N * C);
-    norm(c, I.xn.data(), I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b, N);
-    linear(I.h2.data(), I.xn.data(), *ly.up, ly.up_b, N);
-    if (c.mlp == MlpKind::SwiGlu) {
-      linear(I.h1.data(), I.xn.data(), *ly.gate, ly.gate_b, N);
-      kernels::swiglu_forward(I.h3.data(), I.h1.data(), I.h2.data(), N * H);
-    } else {
-      if (I.ggml_gelu) infer_kernels::gelu_ggml(I.h3.data(), I.h2.data(), N * H);
-      else kernels::gelu_forward(I.h3.data(), I.h2.data(), N * H);
-    }
-    linear(I.xn.data(), I.h3.data(), *ly.down, ly.down_b, N);
-    kernels::add_inplace(I.x.data(), I.xn.data(), N * C);
-  }
-  for (const BatchToken& t : batch) I.seqs[size_t(t.seq)].len++;
-
-  // Final norm and head on the rows that want logits.
+  // The rows that want logits.
   std::vector<int64_t> rows;
   for (int64_t i = 0; i < N; ++i)
     if (batch[size_t(i)].logits) rows.push_back(i);
-  if (rows.empty()) return;
   const int64_t R = int64_t(rows.size());
-  for (int64_t r = 0; r < R; ++r)
-    if (rows[size_t(r)] != r)
-      std::memcpy(I.x.data() + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
-  norm(c, I.xn.data(), I.x.data(), I.final_w, I.final_b, R);
-  linear(logits, I.xn.data(), *I.head, {}, R);
-  (void)V;
+
+  // Capture buffers are sized before the threads start.
+  if (capture_layer_ >= 0) {
+    captured_.resize(size_t(N * NH));
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t h = 0; h < NH; ++h) {
+        auto& r = captured_[size_t(i * NH + h)];
+        r.seq = batch[size_t(i)].seq;
+        r.pos = pos[size_t(i)];
+        r.head = int(h);
+        r.weights.assign(size_t(pos[size_t(i)] + 1), 0.0f);
+      }
+  }
+
+  // The whole pass is one job on the thread pool: every thread takes its share of each
+  // stage (rows of a weight, tokens, heads) and the stages are separated by a spinning
+  // barrier, so a token costs one wake-up of the pool instead of one per kernel.
+  const float scale = 1.0f / std::sqrt(float(hs));
+  SpinBarrier barrier(I.single_thread ? 1 : thread_pool().size());
+  auto body = [&](int tid, int nt) {
+    auto sync = [&] { barrier.wait(); };
+    const auto [t0, t1] = split_range(N, tid, nt, 1);  // this thread's tokens
+    auto matmul = [&](float* y, const float* x, const Weight& w, const std::vector<float>& bias) {
+      const auto [r0, r1] = split_range(w.rows(), tid, nt, 16);
+      linear_rows(y, x, w, bias, N, r0, r1);
+    };
+    auto norm_rows = [&](float* out, const float* x, const std::vector<float>& w,
+                         const std::vector<float>& b) {
+      if (t1 > t0) norm(c, out + t0 * C, x + t0 * C, w, b, t1 - t0);
+    };
+    norm_rows(I.xn.data(), I.x.data(), I.layers[0].attn_norm_w, I.layers[0].attn_norm_b);
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      const Impl::Layer& ly = I.layers[size_t(l)];
+      sync();
+      matmul(I.q.data(), I.xn.data(), *ly.q, ly.q_b);
+      matmul(I.k.data(), I.xn.data(), *ly.k, ly.k_b);
+      matmul(I.v.data(), I.xn.data(), *ly.v, ly.v_b);
+      sync();
+      for (int64_t i = t0; i < t1; ++i) {
+        float* qi = I.q.data() + i * qd;
+        float* ki = I.k.data() + i * kvd;
+        if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, before RoPE
+          kernels::rmsnorm_forward(qi, nullptr, qi, ly.q_norm.data(), NH, hs, float(c.norm_eps));
+          kernels::rmsnorm_forward(ki, nullptr, ki, ly.k_norm.data(), NKV, hs, float(c.norm_eps));
+        }
+        if (c.pos == PosKind::Rope) {
+          const float* cs = I.cos_sin.data() + pos[size_t(i)] * hs;
+          infer_kernels::rope(qi, NH, hs, cs, I.interleaved);
+          infer_kernels::rope(ki, NKV, hs, cs, I.interleaved);
+        }
+        // Append k, v to the sequence's cache.
+        Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
+        uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride;
+        uint8_t* vbase = kbase + I.layer_stride;
+        for (int64_t h = 0; h < NKV; ++h) {
+          const size_t off = (size_t(h) * size_t(ctx_) + size_t(pos[size_t(i)])) * size_t(hs) * I.elem;
+          const float* kr = ki + h * hs;
+          const float* vr = I.v.data() + i * kvd + h * hs;
+          if (I.elem == 4) {
+            std::memcpy(kbase + off, kr, size_t(hs) * 4);
+            std::memcpy(vbase + off, vr, size_t(hs) * 4);
+          } else {
+            infer_kernels::f32_to_f16_row(kr, reinterpret_cast<f16*>(kbase + off), hs);
+            infer_kernels::f32_to_f16_row(vr, reinterpret_cast<f16*>(vbase + off), hs);
+          }
+        }
+      }
+      sync();
+      // Attention: token i, head h over positions 0..pos[i] of its sequence.
+      {
+        const bool capture = capture_layer_ == l;
+        const int64_t group = NH / NKV;
+        const auto [a0, a1] = split_range(N * NH, tid, nt, 1);
+        thread_local std::vector<float> scores;
+        if (scores.size() < size_t(ctx_)) scores.resize(size_t(ctx_));
+        for (int64_t it = a0; it < a1; ++it) {
+          const int64_t i = it / NH, h = it % NH, kh = h / group;
+          const Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
+          const uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride +
+                                 size_t(kh) * size_t(ctx_) * size_t(hs) * I.elem;
+          const uint8_t* vbase = kbase + I.layer_stride;
+          infer_kernels::attend(I.att.data() + i * qd + h * hs, I.q.data() + i * qd + h * hs, kbase,
+                                vbase, I.elem == 2, pos[size_t(i)] + 1, hs, scale, scores.data());
+          if (capture)
+            std::memcpy(captured_[size_t(it)].weights.data(), scores.data(),
+                        size_t(pos[size_t(i)] + 1) * sizeof(float));
+        }
+      }
+      sync();
+      matmul(I.xn.data(), I.att.data(), *ly.o, ly.o_b);
+      sync();
+      if (t1 > t0) kernels::add_inplace(I.x.data() + t0 * C, I.xn.data() + t0 * C, (t1 - t0) * C);
+      norm_rows(I.xn.data(), I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b);
+      sync();
+      matmul(I.h2.data(), I.xn.data(), *ly.up, ly.up_b);
+      if (c.mlp == MlpKind::SwiGlu) matmul(I.h1.data(), I.xn.data(), *ly.gate, ly.gate_b);
+      sync();
+      {
+        const auto [e0, e1] = split_range(N * H, tid, nt, 64);
+        if (e1 > e0) {
+          if (c.mlp == MlpKind::SwiGlu)
+            kernels::swiglu_forward(I.h3.data() + e0, I.h1.data() + e0, I.h2.data() + e0, e1 - e0);
+          else if (I.ggml_gelu)
+            infer_kernels::gelu_ggml(I.h3.data() + e0, I.h2.data() + e0, e1 - e0);
+          else
+            kernels::gelu_forward(I.h3.data() + e0, I.h2.data() + e0, e1 - e0);
+        }
+      }
+      sync();
+      matmul(I.xn.data(), I.h3.data(), *ly.down, ly.down_b);
+      sync();
+      if (t1 > t0) kernels::add_inplace(I.x.data() + t0 * C, I.xn.data() + t0 * C, (t1 - t0) * C);
+      if (l + 1 < c.n_layer)
+        norm_rows(I.xn.data(), I.x.data(), I.layers[size_t(l + 1)].attn_norm_w,
+                  I.layers[size_t(l + 1)].attn_norm_b);
+    }
+    if (R == 0) return;
+    sync();
+    if (tid == 0) {
+      for (int64_t r = 0; r < R; ++r)
+        if (rows[size_t(r)] != r)
+          std::memcpy(I.x.data() + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
+      norm(c, I.xn.data(), I.x.data(), I.final_w, I.final_b, R);
+    }
+    sync();
+    const auto [r0, r1] = split_range(V, tid, nt, 16);
+    linear_rows(logits, I.xn.data(), *I.head, {}, R, r0, r1);
+  };
+  if (I.single_thread) {
+    thread_pool().run([&](int tid, int) {
+      if (tid == 0) body(0, 1);
+    });
+  } else {
+    thread_pool().run(body);
+  }
+  for (const BatchToken& t : batch) I.seqs[size_t(t.seq)].len++;
 }
 
 }  // namespace lmkit

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <vector>
 
+#include "lmkit/core/cpu.h"
+#include "lmkit/core/simd.h"
 #include "lmkit/core/thread_pool.h"
+#include "lmkit/infer/engine_kernels_isa.h"
 
 namespace lmkit::infer_kernels {
 
@@ -62,35 +65,59 @@ void f32_to_f16_row(const float* src, f16* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
 
-// Scaled dot-product attention (Vaswani et al. 2017) for one query row.
+// Scaled dot-product attention (Vaswani et al. 2017) for one query row, and the f32
+// matrix-vector product: the vectorised kernels of engine_kernels_impl.h for this CPU.
+namespace detail {
+namespace {
+
+using simd::Scalar;
+
+float h2f(f16 h) { return f16_to_f32(h); }
+
+template <class S>
+typename S::V load_half(const f16* p);
+template <>
+Scalar::V load_half<Scalar>(const f16* p) {
+  return f16_to_f32(*p);
+}
+
+#include "lmkit/infer/engine_kernels_impl.h"
+
+void attend_k(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
+              int64_t n, int64_t hs, float scale, float* probs) {
+  attend_impl<Scalar>(out, q, k, v, kv_f16, n, hs, scale, probs);
+}
+
+void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
+            int64_t n_rows) {
+  gemv_f32_impl<Scalar>(y, ldy, x, M, w, K, n_rows);
+}
+
+constexpr Table kTable{attend_k, gemv_k};
+
+}  // namespace
+
+const Table& scalar_table() { return kTable; }
+
+const Table& table() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_table();
+    case Isa::Avx2: return avx2_table();
+    case Isa::Scalar: break;
+  }
+  return scalar_table();
+}
+
+}  // namespace detail
+
 void attend(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
             int64_t n, int64_t hs, float scale, float* probs) {
-  thread_local std::vector<float> row;
-  if (row.size() < size_t(hs)) row.resize(size_t(hs));
-  auto load = [&](const uint8_t* base, int64_t j) -> const float* {
-    if (!kv_f16) return reinterpret_cast<const float*>(base) + j * hs;
-    const f16* r = reinterpret_cast<const f16*>(base) + j * hs;
-    for (int64_t d = 0; d < hs; ++d) row[size_t(d)] = f16_to_f32(r[d]);
-    return row.data();
-  };
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* kr = load(k, j);
-    float s = 0;
-    for (int64_t d = 0; d < hs; ++d) s += q[d] * kr[d];
-    s *= scale;
-    probs[j] = s;
-    mx = std::max(mx, s);
-  }
-  float sum = 0;
-  for (int64_t j = 0; j < n; ++j) sum += (probs[j] = std::exp(probs[j] - mx));
-  const float inv = 1.0f / sum;
-  for (int64_t d = 0; d < hs; ++d) out[d] = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    const float p = (probs[j] *= inv);
-    const float* vr = load(v, j);
-    for (int64_t d = 0; d < hs; ++d) out[d] += p * vr[d];
-  }
+  detail::table().attend(out, q, k, v, kv_f16, n, hs, scale, probs);
+}
+
+void gemv_f32(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
+              int64_t n_rows) {
+  detail::table().gemv_f32(y, ldy, x, M, w, K, n_rows);
 }
 
 void matmul_llama2c_q8(float* y, const float* x, const int8_t* wq, const float* ws, int64_t gs,

@@ -1,8 +1,8 @@
 // Internal: the small kernels of the inference engine (infer/engine.cpp) that core/ does
 // not have: RoPE at arbitrary per-token positions in either pairing, attention of one
 // query over a KV cache (f32 or f16), f16 conversion of cache rows, and llama2.c's grouped
-// int8 matrix product (runq.c). Scalar reference versions; the dispatcher picks an
-// AVX-512 version where one exists (engine_kernels_avx512.cpp).
+// int8 matrix product (runq.c). attend and gemv_f32 are vectorised (engine_kernels_impl.h,
+// compiled for scalar / AVX2 / AVX-512 and picked by core/cpu.h active_isa()).
 #pragma once
 #include <cstdint>
 
@@ -35,6 +35,11 @@ void f32_to_f16_row(const float* src, f16* dst, int64_t n);
 // probs (n) receives p.
 void attend(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
             int64_t n, int64_t hs, float scale, float* probs);
+
+// y[m * ldy + r] = w_r . x_m: rows r < n_rows of w (n_rows, K) against x (M, K), each
+// weight row read once for up to four activation rows (decode's matrix-vector products).
+void gemv_f32(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
+              int64_t n_rows);
 
 // llama2.c runq.c matmul on grouped int8 (QuantizedTensor, group size gs): each row of x
 // (M, K) is quantized as runq.c quantize() does (per group of gs: scale = max|x| / 127,

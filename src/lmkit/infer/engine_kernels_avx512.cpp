@@ -1,0 +1,43 @@
+// The engine kernels (engine_kernels_impl.h) compiled for Avx512 (CMake gives *_avx512.cpp the
+// ISA flags); entered only after the CPUID check in engine_kernels.cpp.
+#include "lmkit/core/half.h"
+#include "lmkit/core/simd.h"
+#include "lmkit/infer/engine_kernels_isa.h"
+
+#if !defined(__AVX512F__)
+#error "engine_kernels_avx512.cpp must be compiled with the avx512 flags"
+#endif
+
+namespace lmkit::infer_kernels::detail {
+namespace {
+
+using simd::Avx512;
+
+float h2f(f16 h) { return _cvtsh_ss(h.bits); }
+
+template <class S>
+typename S::V load_half(const f16* p);
+template <>
+typename Avx512::V load_half<Avx512>(const f16* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+#include "lmkit/infer/engine_kernels_impl.h"
+
+void attend_k(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
+              int64_t n, int64_t hs, float scale, float* probs) {
+  attend_impl<Avx512>(out, q, k, v, kv_f16, n, hs, scale, probs);
+}
+
+void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
+            int64_t n_rows) {
+  gemv_f32_impl<Avx512>(y, ldy, x, M, w, K, n_rows);
+}
+
+constexpr Table kTable{attend_k, gemv_k};
+
+}  // namespace
+
+const Table& avx512_table() { return kTable; }
+
+}  // namespace lmkit::infer_kernels::detail

@@ -1,0 +1,143 @@
+// Internal: the vectorised engine kernels, written once over core/simd.h's vector types and
+// instantiated per ISA by engine_kernels.cpp (scalar), engine_kernels_avx2.cpp and
+// engine_kernels_avx512.cpp (like core/kernels_impl.h). Included inside an anonymous
+// namespace of each TU; the TU provides h2f() (one f16 -> f32) and load_half<S>() (f16 ->
+// f32 lanes) first, as local functions (no inline function shared between ISAs).
+#pragma once
+
+// q . k over hs floats.
+template <class S>
+float dot(const float* a, const float* b, int64_t n) {
+  using V = typename S::V;
+  V acc = S::zero();
+  int64_t d = 0;
+  for (; d + S::W <= n; d += S::W) acc = S::fma(S::load(a + d), S::load(b + d), acc);
+  float s = S::reduce_add(acc);
+  for (; d < n; ++d) s += a[d] * b[d];
+  return s;
+}
+
+template <class S>
+float dot_half(const float* a, const f16* b, int64_t n) {
+  using V = typename S::V;
+  V acc = S::zero();
+  int64_t d = 0;
+  for (; d + S::W <= n; d += S::W) acc = S::fma(S::load(a + d), load_half<S>(b + d), acc);
+  float s = S::reduce_add(acc);
+  for (; d < n; ++d) s += a[d] * h2f(b[d]);
+  return s;
+}
+
+// engine_kernels.h attend: scores, softmax (max-subtracted, vector exp), weighted sum of V.
+template <class S>
+void attend_impl(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
+                 int64_t n, int64_t hs, float scale, float* probs) {
+  using V = typename S::V;
+  float mx = -__builtin_inff();
+  for (int64_t j = 0; j < n; ++j) {
+    const float s = (kv_f16 ? dot_half<S>(q, reinterpret_cast<const f16*>(k) + j * hs, hs)
+                            : dot<S>(q, reinterpret_cast<const float*>(k) + j * hs, hs)) * scale;
+    probs[j] = s;
+    mx = s > mx ? s : mx;
+  }
+  const V vmx = S::set1(mx);
+  V vsum = S::zero();
+  int64_t j = 0;
+  for (; j + S::W <= n; j += S::W) {
+    const V e = S::exp(S::sub(S::load(probs + j), vmx));
+    S::store(probs + j, e);
+    vsum = S::add(vsum, e);
+  }
+  float sum = S::reduce_add(vsum);
+  for (; j < n; ++j) sum += (probs[j] = simd::Scalar::exp(probs[j] - mx));
+  const float inv = 1.0f / sum;
+  for (j = 0; j < n; ++j) probs[j] *= inv;
+  // out = sum_j p_j v_j, a register block of up to 4 vectors of the head at a time.
+  int64_t d = 0;
+  for (; d + 4 * S::W <= hs; d += 4 * S::W) {
+    V a0 = S::zero(), a1 = S::zero(), a2 = S::zero(), a3 = S::zero();
+    for (j = 0; j < n; ++j) {
+      const V p = S::set1(probs[j]);
+      if (kv_f16) {
+        const f16* vr = reinterpret_cast<const f16*>(v) + j * hs + d;
+        a0 = S::fma(p, load_half<S>(vr), a0);
+        a1 = S::fma(p, load_half<S>(vr + S::W), a1);
+        a2 = S::fma(p, load_half<S>(vr + 2 * S::W), a2);
+        a3 = S::fma(p, load_half<S>(vr + 3 * S::W), a3);
+      } else {
+        const float* vr = reinterpret_cast<const float*>(v) + j * hs + d;
+        a0 = S::fma(p, S::load(vr), a0);
+        a1 = S::fma(p, S::load(vr + S::W), a1);
+        a2 = S::fma(p, S::load(vr + 2 * S::W), a2);
+        a3 = S::fma(p, S::load(vr + 3 * S::W), a3);
+      }
+    }
+    S::store(out + d, a0);
+    S::store(out + d + S::W, a1);
+    S::store(out + d + 2 * S::W, a2);
+    S::store(out + d + 3 * S::W, a3);
+  }
+  for (; d + S::W <= hs; d += S::W) {
+    V a0 = S::zero();
+    for (j = 0; j < n; ++j) {
+      const V p = S::set1(probs[j]);
+      a0 = kv_f16 ? S::fma(p, load_half<S>(reinterpret_cast<const f16*>(v) + j * hs + d), a0)
+                  : S::fma(p, S::load(reinterpret_cast<const float*>(v) + j * hs + d), a0);
+    }
+    S::store(out + d, a0);
+  }
+  for (; d < hs; ++d) {
+    float a = 0;
+    for (j = 0; j < n; ++j)
+      a += probs[j] * (kv_f16 ? h2f(reinterpret_cast<const f16*>(v)[j * hs + d])
+                              : reinterpret_cast<const float*>(v)[j * hs + d]);
+    out[d] = a;
+  }
+}
+
+// y[m * ldy + r] = w_r . x_m for rows r of w (n_rows, K) and the M <= 4 rows of x (M, K):
+// each weight row is read once for all M activation rows, four rows at a time.
+template <class S, int M>
+void gemv_rows(float* y, int64_t ldy, const float* x, const float* w, int64_t K, int64_t n_rows) {
+  using V = typename S::V;
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    V acc[4][M];
+    for (int i = 0; i < 4; ++i)
+      for (int m = 0; m < M; ++m) acc[i][m] = S::zero();
+    const float* w0 = w + r * K;
+    int64_t k = 0;
+    for (; k + S::W <= K; k += S::W) {
+      V xv[M];
+      for (int m = 0; m < M; ++m) xv[m] = S::load(x + m * K + k);
+      for (int i = 0; i < 4; ++i) {
+        const V wv = S::load(w0 + i * K + k);
+        for (int m = 0; m < M; ++m) acc[i][m] = S::fma(wv, xv[m], acc[i][m]);
+      }
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int m = 0; m < M; ++m) {
+        float s = S::reduce_add(acc[i][m]);
+        for (int64_t kk = k; kk < K; ++kk) s += w0[i * K + kk] * x[m * K + kk];
+        y[m * ldy + r + i] = s;
+      }
+  }
+  for (; r < n_rows; ++r)
+    for (int m = 0; m < M; ++m) y[m * ldy + r] = dot<S>(w + r * K, x + m * K, K);
+}
+
+template <class S>
+void gemv_f32_impl(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
+                   int64_t n_rows) {
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const int64_t mb = M - m0 < 4 ? M - m0 : 4;
+    float* ym = y + m0 * ldy;
+    const float* xm = x + m0 * K;
+    switch (mb) {
+      case 1: gemv_rows<S, 1>(ym, ldy, xm, w, K, n_rows); break;
+      case 2: gemv_rows<S, 2>(ym, ldy, xm, w, K, n_rows); break;
+      case 3: gemv_rows<S, 3>(ym, ldy, xm, w, K, n_rows); break;
+      default: gemv_rows<S, 4>(ym, ldy, xm, w, K, n_rows); break;
+    }
+  }
+}
