@@ -8,6 +8,7 @@
 #pragma once
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -59,6 +60,31 @@ class ThreadPool {
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
   bool in_job_ = false;
+};
+
+// A reusable barrier for the threads of one pool job (several stages in one job cost one
+// wake-up of the pool instead of one per stage). Waiters block on a futex
+// (std::atomic::wait), never spin: on a VM whose vCPUs sometimes deliver one CPU's worth,
+// a spinning waiter would steal the time of the thread it waits for.
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    if (n_ <= 1) return;
+    const uint32_t gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+      gen_.notify_all();
+      return;
+    }
+    while (gen_.load(std::memory_order_acquire) == gen) gen_.wait(gen, std::memory_order_acquire);
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<uint32_t> gen_{0};
 };
 
 // The process-wide pool. Its size comes from set_num_threads(), else LMKIT_THREADS, else

@@ -4,13 +4,12 @@
 
 #include <sys/mman.h>
 
-#include <atomic>
-#include <thread>
-#include <utility>
-
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <thread>
+#include <utility>
 
 #include "lmkit/core/error.h"
 #include "lmkit/core/gemm.h"
@@ -89,7 +88,7 @@ struct Engine::Impl {
   const Weight* head = nullptr;
   std::vector<float> final_w, final_b;
   std::vector<Sequence> seqs;
-  size_t elem = 4;         // bytes per cached value
+  size_t elem = 4;          // bytes per cached value
   size_t layer_stride = 0;  // bytes of one layer's K or V in a sequence
   // RoPE cos/sin (ctx, 2, hs/2), as core/kernels.cpp rope_cos_sin computes them.
   std::vector<float> cos_sin;
@@ -151,8 +150,10 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
   I.ggml_gelu = w_->format == "gguf";
   if (I.runq)
     for (const auto& [name, wt] : w_->tensors)
-      check(wt.grouped_q8() || wt.q.shape.size() == 1, "{}: mixes llama2.c int8 and other weight "
-            "types ('{}')", w_->source, name);
+      check(wt.grouped_q8() || wt.q.shape.size() == 1,
+            "{}: mixes llama2.c int8 and other weight "
+            "types ('{}')",
+            w_->source, name);
   check(!I.runq || (w_->rope_pairing == RopePairing::HalfSplit && c.pos == PosKind::Rope &&
                     c.mlp == MlpKind::SwiGlu && !c.attn_qkv_bias && !c.qk_norm),
         "llama2.c int8 weights only come in llama2.c's Llama architecture");
@@ -164,8 +165,12 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
 
 Engine::~Engine() = default;
 
-const ModelConfig& Engine::config() const { return w_->config; }
-int64_t Engine::vocab_size() const { return w_->config.vocab_size; }
+const ModelConfig& Engine::config() const {
+  return w_->config;
+}
+int64_t Engine::vocab_size() const {
+  return w_->config.vocab_size;
+}
 
 int Engine::add_sequence() {
   Impl& I = *impl_;
@@ -263,7 +268,8 @@ void Engine::prefill(int seq, std::span<const int32_t> tokens, float* last_logit
   if (tokens.empty()) return;
   std::vector<BatchToken> batch(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i)
-    batch[i] = {seq, tokens[i], all_logits != nullptr || (last_logits != nullptr && i + 1 == tokens.size())};
+    batch[i] = {seq, tokens[i],
+                all_logits != nullptr || (last_logits != nullptr && i + 1 == tokens.size())};
   if (all_logits) {
     decode(batch, all_logits);
     if (last_logits)
@@ -287,35 +293,10 @@ namespace {
 // [begin, end) of thread tid's share of n items, split at multiples of `align`.
 std::pair<int64_t, int64_t> split_range(int64_t n, int tid, int nt, int64_t align) {
   const int64_t units = (n + align - 1) / align;
-  const int64_t b = std::min(n, units * tid / nt * align), e = std::min(n, units * (tid + 1) / nt * align);
+  const int64_t b = std::min(n, units * tid / nt * align),
+                e = std::min(n, units * (tid + 1) / nt * align);
   return {b, e};
 }
-
-// A reusable barrier for the threads of one pool job: each waits until all have arrived.
-// It spins (with pause) and then yields, as ggml's threadpool polls: a wake-up through the
-// kernel costs tens of microseconds in a VM, a stage often takes less.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(int n) : n_(n) {}
-  void wait() {
-    if (n_ <= 1) return;
-    const uint32_t gen = gen_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-      count_.store(0, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < 20000) __builtin_ia32_pause();
-      else std::this_thread::yield();
-    }
-  }
-
- private:
-  const int n_;
-  std::atomic<int> count_{0};
-  std::atomic<uint32_t> gen_{0};
-};
 
 // Rows [r0, r1) of y (M, N) = x (M, K) @ w^T (+ bias (N)), w (N, K) of any supported
 // storage, on the calling thread (inside a pool job the core kernels run serially).
@@ -327,8 +308,10 @@ void linear_rows(float* y, const float* x, const Weight& w, const std::vector<fl
     const float* wr = reinterpret_cast<const float*>(w.q.data) + r0 * K;
     // Few activation rows (decode): stream each weight row once; else OpenBLAS's GEMM (which
     // packs the weight panel first, a second pass over memory that only pays off for many rows).
-    if (M <= 8) infer_kernels::gemv_f32(y + r0, N, x, M, wr, K, n);
-    else sgemm_serial(false, true, M, n, K, 1.0f, x, K, wr, K, 0.0f, y + r0, N);
+    if (M <= 8)
+      infer_kernels::gemv_f32(y + r0, N, x, M, wr, K, n);
+    else
+      sgemm_serial(false, true, M, n, K, 1.0f, x, K, wr, K, 0.0f, y + r0, N);
   } else {
     const float* xin = x;
     if (w.q.type == GgmlType::F16 || w.q.type == GgmlType::BF16) {
@@ -336,8 +319,10 @@ void linear_rows(float* y, const float* x, const Weight& w, const std::vector<fl
       // the exact products in f32; rounding x first and multiplying in f32 is the same.
       thread_local std::vector<float> xr;
       if (xr.size() < size_t(M * K)) xr.resize(size_t(M * K));
-      if (w.q.type == GgmlType::F16) infer_kernels::round_to_f16(xr.data(), x, M * K);
-      else infer_kernels::round_to_bf16(xr.data(), x, M * K);
+      if (w.q.type == GgmlType::F16)
+        infer_kernels::round_to_f16(xr.data(), x, M * K);
+      else
+        infer_kernels::round_to_bf16(xr.data(), x, M * K);
       xin = xr.data();
     }
     QTensor part = w.q;
@@ -449,7 +434,9 @@ void Engine::forward_runq(std::span<const BatchToken> batch, float* logits) {
           sum += att[size_t(t)];
         }
         for (int64_t t = 0; t <= pos; ++t) att[size_t(t)] /= sum;
-        if (capture) captured_.push_back({bt.seq, pos, int(h), std::vector<float>(att.begin(), att.begin() + pos + 1)});
+        if (capture)
+          captured_.push_back(
+              {bt.seq, pos, int(h), std::vector<float>(att.begin(), att.begin() + pos + 1)});
         float* o = xb.data() + h * hs;
         std::fill(o, o + hs, 0.0f);
         for (int64_t t = 0; t <= pos; ++t) {
@@ -558,10 +545,11 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
   }
 
   // The whole pass is one job on the thread pool: every thread takes its share of each
-  // stage (rows of a weight, tokens, heads) and the stages are separated by a spinning
-  // barrier, so a token costs one wake-up of the pool instead of one per kernel.
+  // stage (rows of a weight, tokens, heads) and the stages are separated by a
+  // barrier (futex, no spinning), so a token costs one wake-up of the pool instead of one per
+  // kernel.
   const float scale = 1.0f / std::sqrt(float(hs));
-  SpinBarrier barrier(I.single_thread ? 1 : thread_pool().size());
+  Barrier barrier(I.single_thread ? 1 : thread_pool().size());
   auto body = [&](int tid, int nt) {
     auto sync = [&] { barrier.wait(); };
     const auto [t0, t1] = split_range(N, tid, nt, 1);  // this thread's tokens
@@ -598,7 +586,8 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
         uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride;
         uint8_t* vbase = kbase + I.layer_stride;
         for (int64_t h = 0; h < NKV; ++h) {
-          const size_t off = (size_t(h) * size_t(ctx_) + size_t(pos[size_t(i)])) * size_t(hs) * I.elem;
+          const size_t off =
+              (size_t(h) * size_t(ctx_) + size_t(pos[size_t(i)])) * size_t(hs) * I.elem;
           const float* kr = ki + h * hs;
           const float* vr = I.v.data() + i * kvd + h * hs;
           if (I.elem == 4) {
