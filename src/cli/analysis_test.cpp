@@ -12,6 +12,7 @@
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/scaling.h"
 #include "lmkit/io/plot.h"
+#include "lmkit/core/test_assets.h"
 
 using lmkit::cli_test::fresh_dir;
 using lmkit::cli_test::Result;
@@ -101,10 +102,8 @@ TEST(FlopsCli, HfAndLmkitConfigFiles) {
 }
 
 TEST(FlopsCli, GgufMetadata) {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  std::string path = std::string(env && *env ? env : LMKIT_SOURCE_DIR "/../shared/assets") +
-                     "/models/llama-2-tiny-random.gguf";
-  if (!fs::exists(path)) GTEST_SKIP() << "asset " << path << " is absent (set LMKIT_ASSETS)";
+  const std::string path = lmkit::test::asset("models/llama-2-tiny-random.gguf");
+  LMKIT_SKIP_IF_ABSENT(path);
   json j = run_json("flops --model " + path + " --json --device none -T 32");
   EXPECT_EQ(j["config"]["arch"], "llama");
   EXPECT_EQ(j["params"]["total"], j["params"]["in_file"]);  // metadata count = tensor elements

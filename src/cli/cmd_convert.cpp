@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "cli/infer_options.h"
+#include "lmkit/io/json_file.h"
 #include "lmkit/io/model_writer.h"
 #include "lmkit/io/random_model.h"
 #include "lmkit/io/tokenizer_loader.h"
@@ -52,10 +53,7 @@ Run setup(CLI::App& app) {
     check(!a->out.empty(), "give the output path (OUT)");
     if (!a->random_config.empty()) {
       check(a->in.empty(), "give either IN or --random-config, not both");
-      std::ifstream f(a->random_config);
-      check(f.good(), "cannot read '{}'", a->random_config);
-      json j = json::parse(f, nullptr, false);
-      check(!j.is_discarded(), "'{}' is not valid JSON", a->random_config);
+      json j = read_json_file(a->random_config, "--random-config");
       ModelConfig c = j.contains("model_type") ? ModelConfig::from_hf_json(j) : ModelConfig::from_json(j);
       m.weights = std::make_shared<const ModelWeights>(random_weights(c, a->seed, a->init_scale));
       if (!a->tokenizer.empty()) {

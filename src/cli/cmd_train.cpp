@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "lmkit/core/error.h"
+#include "lmkit/io/json_file.h"
 #include "lmkit/io/tokenizer_loader.h"
 #include "lmkit/train/trainer.h"
 
@@ -80,12 +81,9 @@ Run setup(CLI::App& app) {
                             "--grad-clip", "--seed", "--grad-accum", "--dropout"})
         check(app.count(f) == 0, "{} cannot be changed with --resume (the run keeps its settings)", f);
       std::string path = a->resume + "/train_options.json";
-      std::ifstream f(path);
-      check(f.good(), "--resume: '{}' is not an lmkit run directory (no train_options.json)",
-            a->resume);
-      nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-      check(!j.is_discarded(), "--resume: '{}' is corrupt", path);
-      TrainOptions saved = TrainOptions::from_json(j);
+      check(std::filesystem::exists(path),
+            "--resume: '{}' is not an lmkit run directory (no train_options.json)", a->resume);
+      TrainOptions saved = TrainOptions::from_json(read_json_file(path, "--resume run options"));
       saved.out = a->resume;
       if (app.count("--steps")) saved.steps = a->o.steps;
       saved.progress = o.progress;
@@ -95,11 +93,7 @@ Run setup(CLI::App& app) {
     }
     ModelConfig m;
     if (!a->config_file.empty()) {
-      std::ifstream f(a->config_file);
-      check(f.good(), "cannot read --config '{}'", a->config_file);
-      nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-      check(!j.is_discarded(), "--config '{}' is not valid JSON", a->config_file);
-      m = ModelConfig::from_json(j);
+      m = ModelConfig::from_json(read_json_file(a->config_file, "--config"));
     } else {
       check(a->layers >= 1 && a->heads >= 1 && a->dim >= 1, "--layers, --heads, --dim must be >= 1");
       check(a->dim % a->heads == 0 || a->head_dim > 0, "--dim {} is not divisible by --heads {}",

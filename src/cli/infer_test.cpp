@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "cli/cli_test_util.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit {
 namespace {
@@ -19,18 +20,13 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using cli_test::run;
 
-std::string assets() {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  return env && *env ? std::string(env) : std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
-
 class InferCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = assets() + "/models/stories260K.bin";
-    if (!fs::exists(model_)) GTEST_SKIP() << "asset " << model_ << " is absent (set LMKIT_ASSETS)";
-    tok_ = assets() + "/models/tok512.bin";
-    golden_ = json::parse(cli_test::read_file(assets() + "/golden/stories260K_reference.json"));
+    model_ = test::assets_dir() + "/models/stories260K.bin";
+    LMKIT_SKIP_IF_ABSENT(model_);
+    tok_ = test::assets_dir() + "/models/tok512.bin";
+    golden_ = json::parse(cli_test::read_file(test::assets_dir() + "/golden/stories260K_reference.json"));
   }
   std::string m() const { return "--model " + model_ + " --tokenizer " + tok_; }
   std::string model_, tok_;

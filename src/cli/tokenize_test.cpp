@@ -11,14 +11,13 @@
 #include <sstream>
 #include <sys/wait.h>
 
+#include "lmkit/core/test_assets.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string tok_dir() {
-  if (const char* e = std::getenv("LMKIT_ASSETS")) return std::string(e) + "/tokenizers";
-  return std::string(LMKIT_SOURCE_DIR) + "/../shared/assets/tokenizers";
-}
+std::string tok_dir() { return lmkit::test::asset("tokenizers"); }
 
 struct Result {
   int code;
@@ -58,7 +57,7 @@ class TokenizeCli : public ::testing::Test {
 };
 
 TEST_F(TokenizeCli, Gpt2PinFromStdinAndFile) {
-  if (!fs::exists(tok_dir() + "/gpt2")) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  LMKIT_SKIP_IF_ABSENT(tok_dir() + "/gpt2");
   std::string in = write("in.txt", "The quick brown fox");
   auto r = run("tokenize --tokenizer '" + tok_dir() + "/gpt2'", in);
   EXPECT_EQ(r.code, 0);
@@ -68,7 +67,7 @@ TEST_F(TokenizeCli, Gpt2PinFromStdinAndFile) {
 }
 
 TEST_F(TokenizeCli, JsonAddSpecialAndDecodeRoundTrip) {
-  if (!fs::exists(tok_dir() + "/llama3-hf")) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
+  LMKIT_SKIP_IF_ABSENT(tok_dir() + "/llama3-hf");
   std::string spec = "'" + tok_dir() + "/llama3-tiktoken/tokenizer.model'";
   std::string in = write("in.txt", "Hello world");
   auto r = run("tokenize --tokenizer " + spec + " --format json --add-special", in);

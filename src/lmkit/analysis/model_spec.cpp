@@ -8,6 +8,8 @@
 #include "lmkit/analysis/presets.h"
 #include "lmkit/core/error.h"
 #include "lmkit/io/gguf.h"
+#include "lmkit/io/model_loader.h"
+#include "lmkit/io/json_file.h"
 
 namespace lmkit::analysis {
 
@@ -45,68 +47,12 @@ ModelSpec spec_from_hf_json(const json& j, const std::string& name) {
   return m;
 }
 
-namespace {
-
-json read_json_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  check(bool(f), "cannot open model config '{}'", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    fail("{} is not valid JSON: {}", path, e.what());
-  }
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
 
 ModelSpec spec_from_gguf(const std::string& path) {
   // Metadata only (gguf::File::open_metadata reads the header, key/values and tensor infos;
   // no tensor data). Keys: ggml docs/gguf.md, "LLM" section, as llama.cpp writes them.
   gguf::File f = gguf::File::open_metadata(path);
-  const gguf::Metadata& md = f.metadata();
-  const std::string arch = md.get_string("general.architecture");
-  check(arch == "llama" || arch == "qwen2" || arch == "qwen3" || arch == "gpt2",
-        "{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3, gpt2)", path, arch);
-  auto key = [&](const char* k) { return arch + "." + k; };
-  const gguf::TensorInfo& emb = f.tensor_info("token_embd.weight");
-  check(emb.shape.size() == 2, "{}: token_embd.weight must be 2-d", path);
-  const int64_t n_layer = md.get_int(key("block_count"));
-  const int64_t n_head = md.get_int(key("attention.head_count"));
-  const int64_t n_kv = md.get_int(key("attention.head_count_kv"), n_head);
-  const int64_t dim = md.get_int(key("embedding_length"));
-  const int64_t hidden = md.get_int(key("feed_forward_length"));
-  const int64_t ctx = md.get_int(key("context_length"));
-  const int64_t vocab = md.get_int(key("vocab_size"), emb.shape[0]);
-  check(n_head > 0 && dim > 0, "{}: head_count {} / embedding_length {} must be positive", path,
-        n_head, dim);
-  ModelConfig c;
-  if (arch == "gpt2") {
-    c = ModelConfig::gpt2(n_layer, n_head, dim, vocab, ctx);
-    c.hidden_dim = hidden;
-  } else {
-    const int64_t head_dim = md.get_int(key("attention.key_length"), dim / n_head);
-    if (arch == "qwen3")
-      c = ModelConfig::qwen3(n_layer, n_head, n_kv, dim, head_dim, hidden, vocab, ctx);
-    else if (arch == "qwen2")
-      c = ModelConfig::qwen2(n_layer, n_head, n_kv, dim, hidden, vocab, ctx);
-    else
-      c = ModelConfig::llama(n_layer, n_head, n_kv, dim, hidden, vocab, ctx);
-    c.head_dim = head_dim;
-    c.rope_theta = md.get_float(key("rope.freq_base"), c.rope_theta);
-    // Bias tensors present in the file decide the Llama-family bias flags.
-    c.attn_qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
-    c.attn_out_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
-    c.mlp_bias = f.find_tensor("blk.0.ffn_up.bias") != nullptr;
-  }
-  c.tie_embeddings = f.find_tensor("output.weight") == nullptr;
-  c.validate();
+  const ModelConfig c = gguf_model_config(f, path);
   ModelSpec m;
   m.name = path;
   m.source = path + " (GGUF metadata)";
@@ -142,8 +88,8 @@ ModelSpec resolve_model(const std::string& spec) {
     path = (fs::path(spec) / "config.json").string();
     check(fs::exists(path, ec), "directory '{}' holds no config.json", spec);
   }
-  if (ends_with(path, ".gguf")) return spec_from_gguf(path);
-  json j = read_json_file(path);
+  if (path.ends_with(".gguf")) return spec_from_gguf(path);
+  json j = read_json_file(path, "model config");
   check(j.is_object(), "{}: a model config must be a JSON object", path);
   if (j.contains("model_type")) return spec_from_hf_json(j, path);
   if (j.contains("n_layer") && j.contains("dim")) {

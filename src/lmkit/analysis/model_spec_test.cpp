@@ -11,6 +11,7 @@
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/presets.h"
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_assets.h"
 
 using namespace lmkit;
 using namespace lmkit::analysis;
@@ -59,11 +60,8 @@ TEST(ModelSpec, PresetSpecCarriesSources) {
 }
 
 TEST(ModelSpec, GgufMetadata) {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  std::string path = std::string(env && *env ? env : LMKIT_SOURCE_DIR "/../shared/assets") +
-                     "/models/llama-2-tiny-random.gguf";
-  if (!std::filesystem::exists(path))
-    GTEST_SKIP() << "asset " << path << " is absent (set LMKIT_ASSETS)";
+  const std::string path = test::asset("models/llama-2-tiny-random.gguf");
+  LMKIT_SKIP_IF_ABSENT(path);
   ModelSpec m = resolve_model(path);
   EXPECT_EQ(m.config.arch, "llama");
   EXPECT_EQ(m.config.n_layer, 1);

@@ -11,6 +11,7 @@
 #include "lmkit/analysis/optimize.h"
 #include "lmkit/core/error.h"
 #include "lmkit/core/thread_pool.h"
+#include "lmkit/io/json_file.h"
 
 namespace lmkit::analysis {
 
@@ -197,18 +198,6 @@ FitResult fit_chinchilla(const std::vector<FitPoint>& points, const FitOptions& 
 
 namespace {
 
-json read_json(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  check(bool(f), "cannot open {}", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    fail("{} is not valid JSON: {}", path, e.what());
-  }
-}
-
 // A positive finite number under `key`, or NaN when absent / null / not a number.
 double number(const json& j, const char* key) {
   auto it = j.find(key);
@@ -232,7 +221,7 @@ RunData read_run(const std::string& run, bool all_points, const std::string& par
   fs::path summary_path = dir / "summary.json", log_path = dir / "log.jsonl";
   json summary = json::object();
   if (fs::exists(summary_path, ec)) {
-    summary = read_json(summary_path.string());
+    summary = read_json_file(summary_path.string(), "run summary");
     check(summary.is_object(), "{} is not a JSON object", summary_path.string());
   } else {
     r.notes.push_back("no summary.json");

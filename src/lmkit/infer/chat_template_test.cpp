@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit {
 namespace {
@@ -20,26 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-std::string assets() {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  return env && *env ? std::string(env) : std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
-
-std::string read(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::string render(const std::string& tmpl, const json& ctx = json::object()) {
   return ChatTemplate(tmpl).render(ctx);
 }
 
 TEST(ChatTemplate, MatchesJinja2OnTheSharedTemplates) {
-  const std::string dir = assets() + "/chat-templates";
-  if (!fs::is_directory(dir)) GTEST_SKIP() << "asset " << dir << " is absent (set LMKIT_ASSETS)";
-  const json fx = json::parse(read(std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/infer/chat_templates.json"));
+  const std::string dir = test::assets_dir() + "/chat-templates";
+  LMKIT_SKIP_IF_ABSENT(dir);
+  const json fx = json::parse(test::read_file(test::fixture("infer/chat_templates.json")));
   std::tm tm{};
   tm.tm_year = 2025 - 1900;
   tm.tm_mon = 2;
@@ -49,7 +38,7 @@ TEST(ChatTemplate, MatchesJinja2OnTheSharedTemplates) {
   const std::time_t now = std::mktime(&tm);
   int n = 0;
   for (const auto& c : fx["cases"]) {
-    ChatTemplate t(read(dir + "/" + c["template"].get<std::string>()));
+    ChatTemplate t(test::read_file(dir + "/" + c["template"].get<std::string>()));
     t.set_now(now);
     const std::string what = c["template"].get<std::string>() + " / " + c["conversation"].get<std::string>();
     if (c.contains("error")) {

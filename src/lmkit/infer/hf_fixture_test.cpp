@@ -16,6 +16,7 @@
 #include "lmkit/io/model_loader.h"
 #include "lmkit/io/model_writer.h"
 #include "lmkit/io/safetensors.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string dir_of(const std::string& name) {
-  return std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/infer/hf/" + name;
+  return test::fixture("infer/hf/" + name);
 }
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {

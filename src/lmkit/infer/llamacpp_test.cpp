@@ -26,6 +26,7 @@
 #include "lmkit/io/random_model.h"
 #include "lmkit/io/sha256.h"
 #include "lmkit/io/tokenizer_loader.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit {
 namespace {
@@ -33,14 +34,9 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string assets() {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  return env && *env ? std::string(env) : std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
-
 const json& reference() {
   static const json j = [] {
-    std::ifstream f(std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/infer/llamacpp/reference.json");
+    std::ifstream f(test::fixture("infer/llamacpp/reference.json"));
     return json::parse(f);
   }();
   return j;
@@ -56,11 +52,11 @@ TEST_P(LlamaCpp, GreedyTokensAndTopLogprobsMatch) {
   LoadedModel src;
   const json& s = m["source"];
   if (s.contains("llama2c")) {
-    const std::string model = assets() + "/" + s["llama2c"].get<std::string>();
-    if (!fs::exists(model)) GTEST_SKIP() << "asset " << model << " is absent (set LMKIT_ASSETS)";
-    src = load_model(model, assets() + "/" + s["tokenizer"].get<std::string>());
+    const std::string model = test::assets_dir() + "/" + s["llama2c"].get<std::string>();
+    LMKIT_SKIP_IF_ABSENT(model);
+    src = load_model(model, test::assets_dir() + "/" + s["tokenizer"].get<std::string>());
   } else {
-    std::ifstream f(std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/infer/llamacpp/" +
+    std::ifstream f(test::fixture("infer/llamacpp/") +
                     s["config"].get<std::string>());
     const ModelConfig c = ModelConfig::from_json(json::parse(f));
     src.weights = std::make_shared<const ModelWeights>(

@@ -19,28 +19,14 @@
 #include "lmkit/infer/generate.h"
 #include "lmkit/io/model_loader.h"
 #include "lmkit/io/model_writer.h"
+#include "lmkit/core/test_assets.h"
+#include "lmkit/io/json_file.h"
 
 namespace lmkit {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-std::string assets() {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  return env && *env ? std::string(env) : std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
-
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return json::parse(f);
-}
-
-#define REQUIRE_ASSET(p)                                                                   \
-  do {                                                                                     \
-    if (!fs::exists(p)) GTEST_SKIP() << "asset " << (p) << " is absent (shared assets not " \
-                                                           "found; set LMKIT_ASSETS)";      \
-  } while (0)
 
 // Greedy generation as llama2.c's generate() loop: feed the prompt, then argmax, stopping
 // at a BOS or when `total` ids (BOS and prompt included) exist. Returns every id.
@@ -64,7 +50,7 @@ std::vector<int32_t> run_c_greedy(Engine& e, const std::vector<int32_t>& prompt,
 }
 
 void check_golden(const LoadedModel& m, const std::string& what) {
-  const json g = read_json(assets() + "/golden/stories260K_reference.json");
+  const json g = read_json_file(test::assets_dir() + "/golden/stories260K_reference.json");
   Engine e(m.weights);
   const int64_t V = m.config().vocab_size;
   for (const auto& c : g["cases"]) {
@@ -109,18 +95,18 @@ void check_golden(const LoadedModel& m, const std::string& what) {
 }
 
 TEST(Stories260K, Llama2cFileMatchesGolden) {
-  const std::string model = assets() + "/models/stories260K.bin";
-  REQUIRE_ASSET(model);
-  LoadedModel m = load_model(model, assets() + "/models/tok512.bin");
+  const std::string model = test::assets_dir() + "/models/stories260K.bin";
+  LMKIT_SKIP_IF_ABSENT(model);
+  LoadedModel m = load_model(model, test::assets_dir() + "/models/tok512.bin");
   EXPECT_EQ(m.weights->format, "llama2c");
   EXPECT_TRUE(m.add_bos);
   check_golden(m, "llama2.c");
 }
 
 TEST(Stories260K, ConvertedGgufF32MatchesGolden) {
-  const std::string model = assets() + "/models/stories260K.bin";
-  REQUIRE_ASSET(model);
-  LoadedModel src = load_model(model, assets() + "/models/tok512.bin");
+  const std::string model = test::assets_dir() + "/models/stories260K.bin";
+  LMKIT_SKIP_IF_ABSENT(model);
+  LoadedModel src = load_model(model, test::assets_dir() + "/models/tok512.bin");
   const std::string out = (fs::temp_directory_path() / ("lmkit_stories_" + std::to_string(getpid()) + ".gguf")).string();
   ConvertOptions o;
   o.type = "f32";
@@ -133,10 +119,10 @@ TEST(Stories260K, ConvertedGgufF32MatchesGolden) {
 }
 
 TEST(Stories260K, Int8ExportMatchesRunq) {
-  const std::string model = assets() + "/models/stories260K-q8_v2.bin";
-  REQUIRE_ASSET(model);
-  const json fx = read_json(std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/infer/runq_stories260K.json");
-  LoadedModel m = load_model(model, assets() + "/models/tok512.bin");
+  const std::string model = test::assets_dir() + "/models/stories260K-q8_v2.bin";
+  LMKIT_SKIP_IF_ABSENT(model);
+  const json fx = read_json_file(test::fixture("infer/runq_stories260K.json"));
+  LoadedModel m = load_model(model, test::assets_dir() + "/models/tok512.bin");
   EXPECT_EQ(m.weights->format, "llama2c-int8");
   Engine e(m.weights);
   for (const auto& c : fx["cases"]) {

@@ -13,16 +13,14 @@
 #include "lmkit/tokenizer/bpe_trainer.h"
 #include "lmkit/tokenizer/regex_split.h"
 
+#include "lmkit/core/test_assets.h"
+
 namespace lmkit {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string assets() {
-  if (const char* e = std::getenv("LMKIT_ASSETS")) return e;
-  return std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
-std::string fixtures() { return std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/tokenizer/"; }
+std::string fixtures() { return test::fixture("tokenizer/"); }
 
 std::vector<int32_t> read_ids(const std::string& path) {
   std::istringstream s(read_file_bytes(path));
@@ -42,10 +40,10 @@ TEST_P(BpeFixtures, MatchesReferenceTool) {
   const Case c = GetParam();
   std::string spec = std::string(c.tokenizer).rfind("fixture:", 0) == 0
                          ? fixtures() + std::string(c.tokenizer).substr(8)
-                         : assets() + "/tokenizers/" + c.tokenizer;
-  std::string shakespeare = assets() + "/text/tinyshakespeare.txt";
-  if (!fs::exists(spec) || !fs::exists(shakespeare))
-    GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): " << spec;
+                         : test::asset("tokenizers/") + c.tokenizer;
+  std::string shakespeare = test::asset("text/tinyshakespeare.txt");
+  LMKIT_SKIP_IF_ABSENT(spec);
+  LMKIT_SKIP_IF_ABSENT(shakespeare);
   auto tok = load_tokenizer(spec);
   std::string stress = read_file_bytes(fixtures() + "bpe_stress.txt");
   std::string shake = read_file_bytes(shakespeare).substr(0, 32768);
@@ -81,8 +79,8 @@ INSTANTIATE_TEST_SUITE_P(Reference, BpeFixtures,
 // lmkit's trainer reproduces the committed tokenizer.json (which HF tokenizers loads and
 // encodes with the ids above) byte for byte: training is deterministic.
 TEST(BpeTrainerFixture, ReproducesCommittedTokenizerJson) {
-  std::string shakespeare = assets() + "/text/tinyshakespeare.txt";
-  if (!fs::exists(shakespeare)) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): " << shakespeare;
+  std::string shakespeare = test::asset("text/tinyshakespeare.txt");
+  LMKIT_SKIP_IF_ABSENT(shakespeare);
   std::string regex = *split_pattern_by_name("cl100k");
   auto pre = make_split_pretokenizer(regex, true, SplitBehavior::kIsolated, false);
   WordCounter wc(nullptr, *pre);

@@ -12,23 +12,15 @@
 #include <random>
 
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit::gguf {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string assets_dir() {
-  if (const char* env = std::getenv("LMKIT_ASSETS"); env && *env) return env;
-  return std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
 
-std::string asset(const std::string& rel) { return assets_dir() + "/" + rel; }
 
-bool absent(const std::string& path) { return !fs::exists(path); }
-std::string skip_reason(const std::string& path) {
-  return "asset " + path + " is absent (shared assets not found; set LMKIT_ASSETS)";
-}
 
 std::string temp_path(const std::string& name) {
   static int counter = 0;
@@ -107,8 +99,8 @@ struct Bytes {
 // --- the real files -----------------------------------------------------------------------
 
 TEST(GgufRead, TinyLlamaGgufV3) {
-  const std::string path = asset("models/llama-2-tiny-random.gguf");
-  if (absent(path)) GTEST_SKIP() << skip_reason(path);
+  const std::string path = test::asset("models/llama-2-tiny-random.gguf");
+  LMKIT_SKIP_IF_ABSENT(path);
   File f = File::open(path);
   EXPECT_EQ(f.version(), 3u);
   EXPECT_EQ(f.alignment(), 32u);
@@ -185,8 +177,8 @@ TEST(GgufRead, TinyLlamaGgufV3) {
 }
 
 TEST(GgufRead, MetadataOnlyOpenMatchesFullOpen) {
-  const std::string path = asset("models/llama-2-tiny-random.gguf");
-  if (absent(path)) GTEST_SKIP() << skip_reason(path);
+  const std::string path = test::asset("models/llama-2-tiny-random.gguf");
+  LMKIT_SKIP_IF_ABSENT(path);
   File full = File::open(path);
   File meta = File::open_metadata(path);
   EXPECT_FALSE(meta.has_data());
@@ -209,8 +201,8 @@ TEST(GgufRead, MetadataOnlyOpenMatchesFullOpen) {
 }
 
 TEST(GgufRead, LlamaCppVocabOnlyFiles) {
-  const std::string dir = asset("tokenizers/llamacpp-vocab");
-  if (absent(dir)) GTEST_SKIP() << skip_reason(dir);
+  const std::string dir = test::asset("tokenizers/llamacpp-vocab");
+  LMKIT_SKIP_IF_ABSENT(dir);
   struct Case {
     const char* file;
     const char* model;
@@ -236,10 +228,10 @@ TEST(GgufRead, LlamaCppVocabOnlyFiles) {
 // Writing what was read gives the same bytes: llama.cpp's writer lays files out the way
 // ours does (metadata in order, tensors packed at the alignment).
 TEST(GgufWrite, RewritingRealFilesIsByteIdentical) {
-  std::vector<std::string> paths = {asset("models/llama-2-tiny-random.gguf"),
-                                    asset("tokenizers/llamacpp-vocab/ggml-vocab-gpt-2.gguf"),
-                                    asset("tokenizers/llamacpp-vocab/ggml-vocab-bert-bge.gguf")};
-  if (absent(paths[0])) GTEST_SKIP() << skip_reason(paths[0]);
+  std::vector<std::string> paths = {test::asset("models/llama-2-tiny-random.gguf"),
+                                    test::asset("tokenizers/llamacpp-vocab/ggml-vocab-gpt-2.gguf"),
+                                    test::asset("tokenizers/llamacpp-vocab/ggml-vocab-bert-bge.gguf")};
+  LMKIT_SKIP_IF_ABSENT(paths[0]);
   for (const std::string& path : paths) {
     File f = File::open(path);
     Writer w(f.alignment());

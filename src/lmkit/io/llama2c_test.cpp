@@ -13,21 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit::llama2c {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string asset(const std::string& rel) {
-  const char* env = std::getenv("LMKIT_ASSETS");
-  return (env && *env ? std::string(env) : std::string(LMKIT_SOURCE_DIR) + "/../shared/assets") +
-         "/" + rel;
-}
-bool absent(const std::string& path) { return !fs::exists(path); }
-std::string skip_reason(const std::string& path) {
-  return "asset " + path + " is absent (shared assets not found; set LMKIT_ASSETS)";
-}
 
 std::string temp_path(const std::string& name) {
   static int counter = 0;
@@ -263,8 +255,8 @@ TEST(Llama2c, ReadsEveryVersionOfSyntheticCheckpoints) {
 // --- the real stories260K checkpoints -----------------------------------------------------
 
 TEST(Llama2c, Stories260KFp32) {
-  const std::string path = asset("models/stories260K.bin");
-  if (absent(path)) GTEST_SKIP() << skip_reason(path);
+  const std::string path = test::asset("models/stories260K.bin");
+  LMKIT_SKIP_IF_ABSENT(path);
   Checkpoint c = Checkpoint::open(path);
   EXPECT_EQ(c.version(), 0);
   const ModelConfig& cfg = c.config();
@@ -317,8 +309,8 @@ TEST(Llama2c, Stories260KFp32) {
 // 10000^(-2i/hs) * pos) into lmkit's rotate_half form (pairs (i, i + hs/2), same
 // frequencies) without changing any attention score q.k.
 TEST(Llama2c, PermutedQueryKeyRowsPreserveRopeAttentionScores) {
-  const std::string path = asset("models/stories260K.bin");
-  if (absent(path)) GTEST_SKIP() << skip_reason(path);
+  const std::string path = test::asset("models/stories260K.bin");
+  LMKIT_SKIP_IF_ABSENT(path);
   Checkpoint c = Checkpoint::open(path);
   std::vector<uint8_t> file = read_all(path);
   const int64_t C = 64, hs = 8, NH = 8, NKV = 4;
@@ -380,8 +372,9 @@ TEST(Llama2c, PermutedQueryKeyRowsPreserveRopeAttentionScores) {
 }
 
 TEST(Llama2c, Stories260KInt8MatchesFp32) {
-  const std::string p8 = asset("models/stories260K-q8_v2.bin"), p32 = asset("models/stories260K.bin");
-  if (absent(p8) || absent(p32)) GTEST_SKIP() << skip_reason(p8);
+  const std::string p8 = test::asset("models/stories260K-q8_v2.bin"), p32 = test::asset("models/stories260K.bin");
+  LMKIT_SKIP_IF_ABSENT(p8);
+  LMKIT_SKIP_IF_ABSENT(p32);
   Checkpoint q = Checkpoint::open(p8), f = Checkpoint::open(p32);
   EXPECT_EQ(q.version(), 2);
   EXPECT_EQ(q.group_size(), 8);

@@ -9,16 +9,14 @@
 #include <sstream>
 
 #include "lmkit/io/tokenizer_loader.h"
+#include "lmkit/core/test_assets.h"
 
 namespace lmkit {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string tok_dir() {
-  if (const char* e = std::getenv("LMKIT_ASSETS")) return std::string(e) + "/tokenizers";
-  return std::string(LMKIT_SOURCE_DIR) + "/../shared/assets/tokenizers";
-}
+std::string tok_dir() { return test::asset("tokenizers"); }
 
 struct Case {
   const char* vectors;  // llamacpp-vocab/ggml-vocab-<name>.gguf.{inp,out}
@@ -31,8 +29,8 @@ TEST_P(LlamaCppBpeVectors, EveryCase) {
   const Case c = GetParam();
   std::string base = tok_dir() + "/llamacpp-vocab/ggml-vocab-" + c.vectors + ".gguf";
   std::string spec = tok_dir() + "/" + c.tokenizer;
-  if (!fs::exists(base + ".inp") || !fs::exists(spec))
-    GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): " << base << ".inp / " << spec;
+  LMKIT_SKIP_IF_ABSENT(base + ".inp");
+  LMKIT_SKIP_IF_ABSENT(spec);
   std::string inp = read_file_bytes(base + ".inp"), out = read_file_bytes(base + ".out");
   std::vector<std::string> texts, lines;
   const std::string sep = "\n__ggml_vocab_test__\n";

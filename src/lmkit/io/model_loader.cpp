@@ -2,13 +2,13 @@
 #include "lmkit/io/model_loader.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
 
@@ -17,6 +17,7 @@
 #include "lmkit/core/mapped_file.h"
 #include "lmkit/io/gguf.h"
 #include "lmkit/io/gguf_tokenizer.h"
+#include "lmkit/io/json_file.h"
 #include "lmkit/io/llama2c.h"
 #include "lmkit/io/safetensors.h"
 #include "lmkit/io/tokenizer_loader.h"
@@ -57,10 +58,14 @@ namespace {
 
 GgmlType ggml_of_dtype(DType d, const std::string& what) {
   switch (d) {
-    case DType::F32: return GgmlType::F32;
-    case DType::F16: return GgmlType::F16;
-    case DType::BF16: return GgmlType::BF16;
-    default: fail("{}: dtype {} is not a weight type (f32, f16, bf16)", what, dtype_name(d));
+    case DType::F32:
+      return GgmlType::F32;
+    case DType::F16:
+      return GgmlType::F16;
+    case DType::BF16:
+      return GgmlType::BF16;
+    default:
+      fail("{}: dtype {} is not a weight type (f32, f16, bf16)", what, dtype_name(d));
   }
 }
 
@@ -172,9 +177,10 @@ void ModelWeights::validate() const {
                 w->q.numel() % w->group_size == 0 && w->q.bytes == size_t(w->q.numel()),
             "{}: tensor '{}' has inconsistent int8 groups", where, name);
     } else {
-      check(ggml_type_dequantizable(w->q.type), "{}: tensor '{}' has type {}, which lmkit cannot "
-            "compute with (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", where, name,
-            ggml_type_name(w->q.type));
+      check(ggml_type_dequantizable(w->q.type),
+            "{}: tensor '{}' has type {}, which lmkit cannot "
+            "compute with (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)",
+            where, name, ggml_type_name(w->q.type));
       w->q.validate();
       bool vec = shape.size() == 1;
       check(!vec || w->q.type == GgmlType::F32 || w->q.type == GgmlType::F16 ||
@@ -187,8 +193,10 @@ void ModelWeights::validate() const {
     check(want.count(name) != 0, "{}: unexpected tensor '{}' for a {} model", where, name,
           config.arch);
   if (config.pos == PosKind::Rope)
-    check(rope_inv_freq.size() == size_t(config.head_dim / 2), "{}: RoPE frequency table has {} "
-          "entries, expected {}", where, rope_inv_freq.size(), config.head_dim / 2);
+    check(rope_inv_freq.size() == size_t(config.head_dim / 2),
+          "{}: RoPE frequency table has {} "
+          "entries, expected {}",
+          where, rope_inv_freq.size(), config.head_dim / 2);
 }
 
 size_t ModelWeights::bytes() const {
@@ -245,8 +253,10 @@ Decoder ModelWeights::to_decoder() const {
     }
     p.value = std::move(t);
   }
-  check(rope_freq_factors.empty(), "{}: the file's RoPE frequency factors (rope_freqs) have no "
-        "equivalent in lmkit's config; it cannot be turned into a decoder", source);
+  check(rope_freq_factors.empty(),
+        "{}: the file's RoPE frequency factors (rope_freqs) have no "
+        "equivalent in lmkit's config; it cannot be turned into a decoder",
+        source);
   return d;
 }
 
@@ -261,6 +271,70 @@ ModelWeights ModelWeights::from_decoder(const Decoder& decoder) {
 }
 
 // ------------------------------------------------------------------------ llama2.c
+
+ModelConfig gguf_model_config(const gguf::File& file, const std::string& path) {
+  const gguf::Metadata& md = file.metadata();
+  const std::string arch = md.get_string("general.architecture");
+  check(arch == "llama" || arch == "qwen2" || arch == "qwen3" || arch == "gpt2",
+        "'{}': GGUF architecture '{}' is not supported (llama, qwen2, qwen3, gpt2)", path, arch);
+  auto key = [&](const char* k) { return arch + "." + k; };
+  const gguf::TensorInfo& emb = file.tensor_info("token_embd.weight");
+  check(emb.shape.size() == 2, "'{}': token_embd.weight must be 2-d", path);
+  const int64_t n_layer = md.get_int(key("block_count"));
+  const int64_t n_head = md.get_int(key("attention.head_count"));
+  const int64_t n_kv = md.get_int(key("attention.head_count_kv"), n_head);
+  const int64_t dim = md.get_int(key("embedding_length"));
+  const int64_t hidden = md.get_int(key("feed_forward_length"));
+  const int64_t ctx = md.get_int(key("context_length"));
+  const int64_t vocab = md.get_int(key("vocab_size"), emb.shape[0]);
+  check(n_head > 0 && dim > 0, "'{}': head_count {} / embedding_length {} must be positive", path,
+        n_head, dim);
+  ModelConfig c;
+  if (arch == "gpt2") {
+    c = ModelConfig::gpt2(n_layer, n_head, dim, vocab, ctx);
+    c.hidden_dim = hidden;
+    c.norm_eps = md.get_float(key("attention.layer_norm_epsilon"), 1e-5);
+  } else {
+    const int64_t head_dim = md.get_int(key("attention.key_length"), dim / n_head);
+    check(md.get_int(key("attention.value_length"), head_dim) == head_dim,
+          "'{}': value_length != key_length is not supported", path);
+    if (arch == "qwen3")
+      c = ModelConfig::qwen3(n_layer, n_head, n_kv, dim, head_dim, hidden, vocab, ctx);
+    else if (arch == "qwen2")
+      c = ModelConfig::qwen2(n_layer, n_head, n_kv, dim, hidden, vocab, ctx);
+    else
+      c = ModelConfig::llama(n_layer, n_head, n_kv, dim, hidden, vocab, ctx);
+    c.head_dim = head_dim;
+    c.norm_eps = md.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5);
+    c.rope_theta = md.get_float(key("rope.freq_base"), 10000.0);
+    const int64_t rot = md.get_int(key("rope.dimension_count"), head_dim);
+    check(rot == head_dim, "'{}': partial RoPE ({} of {} dims) is not supported", path, rot,
+          head_dim);
+    const std::string st = md.get_string(key("rope.scaling.type"), "none");
+    check(st == "none", "'{}': RoPE scaling type '{}' is not supported", path, st);
+    // lmkit's own record of HF Llama-3 scaling (model_writer.cpp); llama.cpp reads the
+    // equivalent rope_freqs tensor instead.
+    if (md.has("lmkit.rope_scaling.factor")) {
+      c.rope_scaling.enabled = true;
+      c.rope_scaling.factor = md.get_float("lmkit.rope_scaling.factor");
+      c.rope_scaling.low_freq_factor = md.get_float("lmkit.rope_scaling.low_freq_factor");
+      c.rope_scaling.high_freq_factor = md.get_float("lmkit.rope_scaling.high_freq_factor");
+      c.rope_scaling.original_max_position = md.get_int("lmkit.rope_scaling.original_max_position");
+    }
+  }
+  c.tie_embeddings = file.find_tensor("output.weight") == nullptr;
+  if (arch == "llama") {
+    // Some Llama-family GGUFs carry biases (attention_bias in HF); follow the file.
+    c.attn_qkv_bias = file.find_tensor("blk.0.attn_q.bias") != nullptr;
+    c.attn_out_bias = file.find_tensor("blk.0.attn_output.bias") != nullptr;
+    c.mlp_bias = file.find_tensor("blk.0.ffn_up.bias") != nullptr;
+  }
+  c.bos_token_id = md.get_int("tokenizer.ggml.bos_token_id", -1);
+  c.eos_token_id = md.get_int("tokenizer.ggml.eos_token_id", -1);
+  c.validate();
+
+  return c;
+}
 
 namespace {
 
@@ -312,9 +386,9 @@ std::string gguf_to_lmkit(const std::string& name, const std::string& arch) {
   const std::string layer = name.substr(4, dot - 4), rest = name.substr(dot + 1);
   if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos) return "";
   static const std::vector<std::pair<std::string, std::string>> blk = {
-      {"attn_norm", "attn_norm"},     {"attn_q", "attn.q"},         {"attn_k", "attn.k"},
-      {"attn_v", "attn.v"},           {"attn_output", "attn.o"},    {"attn_q_norm", "attn.q_norm"},
-      {"attn_k_norm", "attn.k_norm"}, {"ffn_norm", "mlp_norm"},     {"ffn_gate", "mlp.gate"},
+      {"attn_norm", "attn_norm"},     {"attn_q", "attn.q"},      {"attn_k", "attn.k"},
+      {"attn_v", "attn.v"},           {"attn_output", "attn.o"}, {"attn_q_norm", "attn.q_norm"},
+      {"attn_k_norm", "attn.k_norm"}, {"ffn_norm", "mlp_norm"},  {"ffn_gate", "mlp.gate"},
       {"ffn_up", "mlp.up"},           {"ffn_down", "mlp.down"},
   };
   (void)arch;
@@ -326,67 +400,9 @@ std::string gguf_to_lmkit(const std::string& name, const std::string& arch) {
 
 ModelWeights load_gguf(const std::string& path) {
   auto file = std::make_shared<const gguf::File>(gguf::File::open(path));
-  const gguf::Metadata& md = file->metadata();
-  const std::string arch = md.get_string("general.architecture");
-  check(arch == "llama" || arch == "qwen2" || arch == "qwen3" || arch == "gpt2",
-        "'{}': GGUF architecture '{}' is not supported (llama, qwen2, qwen3, gpt2)", path, arch);
-  auto key = [&](const char* k) { return arch + "." + k; };
-  const gguf::TensorInfo& emb = file->tensor_info("token_embd.weight");
-  check(emb.shape.size() == 2, "'{}': token_embd.weight must be 2-d", path);
-  const int64_t n_layer = md.get_int(key("block_count"));
-  const int64_t n_head = md.get_int(key("attention.head_count"));
-  const int64_t n_kv = md.get_int(key("attention.head_count_kv"), n_head);
-  const int64_t dim = md.get_int(key("embedding_length"));
-  const int64_t hidden = md.get_int(key("feed_forward_length"));
-  const int64_t ctx = md.get_int(key("context_length"));
-  const int64_t vocab = md.get_int(key("vocab_size"), emb.shape[0]);
-  check(n_head > 0 && dim > 0, "'{}': head_count {} / embedding_length {} must be positive", path,
-        n_head, dim);
-  ModelConfig c;
-  if (arch == "gpt2") {
-    c = ModelConfig::gpt2(n_layer, n_head, dim, vocab, ctx);
-    c.hidden_dim = hidden;
-    c.norm_eps = md.get_float(key("attention.layer_norm_epsilon"), 1e-5);
-  } else {
-    const int64_t head_dim = md.get_int(key("attention.key_length"), dim / n_head);
-    check(md.get_int(key("attention.value_length"), head_dim) == head_dim,
-          "'{}': value_length != key_length is not supported", path);
-    if (arch == "qwen3")
-      c = ModelConfig::qwen3(n_layer, n_head, n_kv, dim, head_dim, hidden, vocab, ctx);
-    else if (arch == "qwen2")
-      c = ModelConfig::qwen2(n_layer, n_head, n_kv, dim, hidden, vocab, ctx);
-    else
-      c = ModelConfig::llama(n_layer, n_head, n_kv, dim, hidden, vocab, ctx);
-    c.head_dim = head_dim;
-    c.norm_eps = md.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5);
-    c.rope_theta = md.get_float(key("rope.freq_base"), 10000.0);
-    const int64_t rot = md.get_int(key("rope.dimension_count"), head_dim);
-    check(rot == head_dim, "'{}': partial RoPE ({} of {} dims) is not supported", path, rot,
-          head_dim);
-    const std::string st = md.get_string(key("rope.scaling.type"), "none");
-    check(st == "none", "'{}': RoPE scaling type '{}' is not supported", path, st);
-    // lmkit's own record of HF Llama-3 scaling (model_writer.cpp); llama.cpp reads the
-    // equivalent rope_freqs tensor instead.
-    if (md.has("lmkit.rope_scaling.factor")) {
-      c.rope_scaling.enabled = true;
-      c.rope_scaling.factor = md.get_float("lmkit.rope_scaling.factor");
-      c.rope_scaling.low_freq_factor = md.get_float("lmkit.rope_scaling.low_freq_factor");
-      c.rope_scaling.high_freq_factor = md.get_float("lmkit.rope_scaling.high_freq_factor");
-      c.rope_scaling.original_max_position =
-          md.get_int("lmkit.rope_scaling.original_max_position");
-    }
-  }
-  c.tie_embeddings = file->find_tensor("output.weight") == nullptr;
-  if (arch == "llama") {
-    // Some Llama-family GGUFs carry biases (attention_bias in HF); follow the file.
-    c.attn_qkv_bias = file->find_tensor("blk.0.attn_q.bias") != nullptr;
-    c.attn_out_bias = file->find_tensor("blk.0.attn_output.bias") != nullptr;
-    c.mlp_bias = file->find_tensor("blk.0.ffn_up.bias") != nullptr;
-  }
-  c.bos_token_id = md.get_int("tokenizer.ggml.bos_token_id", -1);
-  c.eos_token_id = md.get_int("tokenizer.ggml.eos_token_id", -1);
-  c.validate();
-
+  const ModelConfig c = gguf_model_config(*file, path);
+  const std::string arch = file->metadata().get_string("general.architecture");
+  const int64_t dim = c.dim;
   ModelWeights m;
   m.config = c;
   m.format = "gguf";
@@ -405,7 +421,8 @@ ModelWeights load_gguf(const std::string& path) {
       m.rope_freq_factors.assign(f, f + t.numel());
       continue;
     }
-    if (arch == "gpt2" && ti.name.starts_with("blk.") && ti.name.find(".attn_qkv.") != std::string::npos) {
+    if (arch == "gpt2" && ti.name.starts_with("blk.") &&
+        ti.name.find(".attn_qkv.") != std::string::npos) {
       // Fused QKV (llama.cpp gpt2: wqkv (n_embd + 2 n_embd_gqa, n_embd)): q, k, v are row
       // ranges of it, viewed in place.
       QTensor all = file->qtensor(ti.name);
@@ -446,17 +463,9 @@ ModelWeights load_gguf(const std::string& path) {
 
 // ------------------------------------------------------------------------ HF folder
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  check(f.good(), "cannot read '{}'", path);
-  json j = json::parse(f, nullptr, false);
-  check(!j.is_discarded(), "'{}' is not valid JSON", path);
-  return j;
-}
-
 ModelWeights load_hf(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  json cj = read_json(cfg_path);
+  json cj = read_json_file(cfg_path, "model config");
   ModelConfig c;
   try {
     c = ModelConfig::from_hf_json(cj);
@@ -488,17 +497,21 @@ ModelWeights load_hf(const std::string& dir) {
     const int64_t C = c.dim;
     for (int64_t i = 0; i < c.n_layer; ++i) {
       const std::string h = "h." + std::to_string(i) + ".", L = "layers." + std::to_string(i) + ".";
-      auto put = [&](const std::string& name, const Tensor& t) { m.tensors[L + name] = weight_of(t, name); };
+      auto put = [&](const std::string& name, const Tensor& t) {
+        m.tensors[L + name] = weight_of(t, name);
+      };
       put("attn_norm.weight", get(h + "ln_1.weight"));
       put("attn_norm.bias", get(h + "ln_1.bias"));
       Tensor qkv = conv(h + "attn.c_attn.weight");  // (3C, C)
       Tensor qkv_b = get(h + "attn.c_attn.bias");   // (3C)
       check(qkv.ndim() == 2 && qkv.size(0) == 3 * C && qkv_b.ndim() == 1 && qkv_b.size(0) == 3 * C,
-            "'{}': {}attn.c_attn has shape {}, expected ({}, {})", dir, h, qkv.shape_str(), C, 3 * C);
+            "'{}': {}attn.c_attn has shape {}, expected ({}, {})", dir, h, qkv.shape_str(), C,
+            3 * C);
       const char* parts[3] = {"q", "k", "v"};
       for (int p = 0; p < 3; ++p) {
         put(std::string("attn.") + parts[p] + ".weight", qkv.slice(0, p * C, (p + 1) * C));
-        put(std::string("attn.") + parts[p] + ".bias", qkv_b.slice(0, p * C, (p + 1) * C).contiguous());
+        put(std::string("attn.") + parts[p] + ".bias",
+            qkv_b.slice(0, p * C, (p + 1) * C).contiguous());
       }
       put("attn.o.weight", conv(h + "attn.c_proj.weight"));
       put("attn.o.bias", get(h + "attn.c_proj.bias"));
@@ -522,19 +535,23 @@ ModelWeights load_hf(const std::string& dir) {
   } else {
     // transformers modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py module names.
     static const std::vector<std::pair<std::string, std::string>> blk = {
-        {"input_layernorm", "attn_norm"},        {"self_attn.q_proj", "attn.q"},
-        {"self_attn.k_proj", "attn.k"},          {"self_attn.v_proj", "attn.v"},
-        {"self_attn.o_proj", "attn.o"},          {"self_attn.q_norm", "attn.q_norm"},
-        {"self_attn.k_norm", "attn.k_norm"},     {"post_attention_layernorm", "mlp_norm"},
-        {"mlp.gate_proj", "mlp.gate"},           {"mlp.up_proj", "mlp.up"},
+        {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn.q"},
+        {"self_attn.k_proj", "attn.k"},      {"self_attn.v_proj", "attn.v"},
+        {"self_attn.o_proj", "attn.o"},      {"self_attn.q_norm", "attn.q_norm"},
+        {"self_attn.k_norm", "attn.k_norm"}, {"post_attention_layernorm", "mlp_norm"},
+        {"mlp.gate_proj", "mlp.gate"},       {"mlp.up_proj", "mlp.up"},
         {"mlp.down_proj", "mlp.down"},
     };
     for (const auto& n : ck->names()) {
       std::string name;
-      if (n == "model.embed_tokens.weight") name = "embed.weight";
-      else if (n == "model.norm.weight") name = "final_norm.weight";
-      else if (n == "lm_head.weight") name = c.tie_embeddings ? "" : "lm_head.weight";
-      else if (n.ends_with("rotary_emb.inv_freq")) name = "";  // a buffer, recomputed
+      if (n == "model.embed_tokens.weight")
+        name = "embed.weight";
+      else if (n == "model.norm.weight")
+        name = "final_norm.weight";
+      else if (n == "lm_head.weight")
+        name = c.tie_embeddings ? "" : "lm_head.weight";
+      else if (n.ends_with("rotary_emb.inv_freq"))
+        name = "";  // a buffer, recomputed
       else if (n.starts_with("model.layers.")) {
         size_t dot = n.find('.', 13);
         std::string layer = n.substr(13, dot == std::string::npos ? 0 : dot - 13);
@@ -584,9 +601,12 @@ Format detect(const std::string& path, std::string* resolved) {
 ModelWeights load_weights(const std::string& path) {
   std::string p;
   switch (detect(path, &p)) {
-    case Format::Gguf: return load_gguf(p);
-    case Format::Hf: return load_hf(p);
-    case Format::Llama2c: break;
+    case Format::Gguf:
+      return load_gguf(p);
+    case Format::Hf:
+      return load_hf(p);
+    case Format::Llama2c:
+      break;
   }
   return load_llama2c(p);
 }
@@ -629,7 +649,8 @@ LoadedModel load_model(const std::string& path, const std::string& tokenizer_spe
   } else if (w->format.starts_with("llama2c")) {
     // llama2.c ships tokenizer.bin (Llama-2 vocabulary) and tok<V>.bin for custom ones.
     const fs::path dir = fs::path(path).parent_path();
-    for (const std::string& cand : {fmt::format("tok{}.bin", c.vocab_size), std::string("tokenizer.bin")}) {
+    for (const std::string& cand :
+         {fmt::format("tok{}.bin", c.vocab_size), std::string("tokenizer.bin")}) {
       if (!fs::exists(dir / cand)) continue;
       auto t = load_tokenizer((dir / cand).string());
       if (t->vocab_size() != c.vocab_size) continue;
@@ -647,12 +668,14 @@ LoadedModel load_model(const std::string& path, const std::string& tokenizer_spe
     add_bos = true;  // run.c encode(..., bos = 1, ...)
   } else if (w->format == "gguf") {
     const auto& md = w->gguf->metadata();
-    if (md.has("tokenizer.ggml.add_bos_token")) add_bos = md.get_bool("tokenizer.ggml.add_bos_token");
-    if (md.has("tokenizer.chat_template")) lm.chat_template = md.get_string("tokenizer.chat_template");
+    if (md.has("tokenizer.ggml.add_bos_token"))
+      add_bos = md.get_bool("tokenizer.ggml.add_bos_token");
+    if (md.has("tokenizer.chat_template"))
+      lm.chat_template = md.get_string("tokenizer.chat_template");
   } else if (w->format == "hf") {
     const fs::path tc = fs::path(w->source) / "tokenizer_config.json";
     if (fs::exists(tc)) {
-      json j = read_json(tc.string());
+      json j = read_json_file(tc.string(), "tokenizer config");
       if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean())
         add_bos = j["add_bos_token"].get<bool>();
       if (j.contains("chat_template") && j["chat_template"].is_string())

@@ -126,6 +126,11 @@ struct LoadedModel {
   const Tokenizer& tok() const;  // throws asking for --tokenizer when absent
 };
 
+// The ModelConfig a GGUF file describes (its llama.cpp `<arch>.*` keys, ggml docs/gguf.md,
+// and which optional tensors it stores). Needs only the metadata (gguf::File::open_metadata
+// suffices). lmkit::Error naming `path` for an unsupported architecture or layout.
+ModelConfig gguf_model_config(const gguf::File& file, const std::string& path);
+
 // Loads weights only. path: a .gguf file, an HF folder (or its config.json), or a llama2.c
 // .bin. lmkit::Error naming the path and the problem for anything unreadable.
 ModelWeights load_weights(const std::string& path);

@@ -16,6 +16,7 @@
 #include "lmkit/io/gguf.h"
 #include "lmkit/io/safetensors.h"
 #include "lmkit/tokenizer/llama2c_tokenizer.h"
+#include "lmkit/io/json_file.h"
 
 namespace lmkit {
 
@@ -213,20 +214,12 @@ void put_placeholder_vocab(gguf::Metadata& md, int64_t V) {
   md.set("tokenizer.ggml.add_bos_token", gguf::Value::boolean(false));
 }
 
-json read_json_file(const std::string& path) {
-  std::ifstream f(path);
-  check(f.good(), "cannot read '{}'", path);
-  json j = json::parse(f, nullptr, false);
-  check(!j.is_discarded(), "'{}' is not valid JSON", path);
-  return j;
-}
-
 // HF tokenizer.json with a byte-level BPE model -> tokenizer.ggml.* "gpt2" (as
 // convert_hf_to_gguf.py _set_vocab_gpt2: tokens by id, added special tokens CONTROL, other
 // added tokens USER_DEFINED, padding to the model's vocabulary, merges "a b").
 void put_hf_bpe_vocab(gguf::Metadata& md, const std::string& tokenizer_json, const ModelConfig& c,
                       const LoadedModel& model) {
-  json j = read_json_file(tokenizer_json);
+  json j = read_json_file(tokenizer_json, "tokenizer");
   const json& m = j.at("model");
   check(m.value("type", "") == "BPE", "'{}': only BPE tokenizer.json files can be written to "
         "GGUF (this one is '{}')", tokenizer_json, m.value("type", ""));

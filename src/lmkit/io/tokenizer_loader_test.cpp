@@ -14,19 +14,15 @@
 #include "lmkit/io/tiktoken_file.h"
 #include "lmkit/tokenizer/hf_tokenizer.h"
 
+#include "lmkit/core/test_assets.h"
+
 namespace lmkit {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string assets() {
-  if (const char* e = std::getenv("LMKIT_ASSETS")) return e;
-  return std::string(LMKIT_SOURCE_DIR) + "/../shared/assets";
-}
-std::string tok_path(const std::string& rel) { return assets() + "/tokenizers/" + rel; }
-#define REQUIRE_ASSET(rel)                                                             \
-  if (!fs::exists(tok_path(rel)))                                                      \
-  GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS): tokenizers/" << rel
+std::string tok_path(const std::string& rel) { return test::asset("tokenizers/" + rel); }
+#define REQUIRE_ASSET(rel) LMKIT_SKIP_IF_ABSENT(tok_path(rel))
 
 std::vector<int32_t> ids(std::initializer_list<int32_t> l) { return l; }
 
