@@ -2,13 +2,20 @@
 // (llama.cpp tools/llama-bench): pp = one forward pass over -p tokens from an empty cache
 // (BOS then random tokens, logits of the last), tg = -n single-token steps from an empty
 // cache (BOS then random tokens), each repeated --reps times after a warm-up run; tokens/s
-// as mean (and standard deviation) over the repetitions; peak resident memory.
+// as mean (and standard deviation) over the repetitions; peak resident memory. Also the
+// bytes of weights one generated token reads (every matrix once: the layers' projections
+// and the output head; the token-embedding lookup reads one row), for a memory-bandwidth
+// bound, and with --mem-bw (no model) the streaming-read bandwidth of the machine as the
+// engine's threads see it.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "cli/infer_options.h"
 #include "lmkit/core/random.h"
@@ -41,20 +48,101 @@ Stat stats(std::vector<double> v) {
   return s;
 }
 
+// Bytes of weight data one decoded token reads: every tensor but the embedding tables,
+// plus the output head (the tied embedding when the model has no lm_head).
+double weight_bytes_per_token(const ModelWeights& w) {
+  size_t bytes = 0;
+  for (const auto& [name, t] : w.tensors)
+    if (name != "embed.weight" && name != "pos_embed.weight") bytes += t.bytes();
+  if (w.config.tie_embeddings) bytes += w.at("embed.weight").bytes();
+  return double(bytes);
+}
+
+volatile uint64_t g_sink = 0;
+
+// Streaming-read bandwidth (bytes/s) of a buffer of `mb` MiB (far larger than the caches),
+// read by every thread of the pool, each a contiguous share, `reps` times after one
+// untimed pass; returns the rate of each pass. Eight independent 64-bit sums per thread
+// keep the loads in flight; the sums are consumed so the reads cannot be dropped.
+std::vector<double> read_bandwidth(int64_t mb, int64_t reps) {
+  const size_t bytes = size_t(mb) << 20;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  check(p != MAP_FAILED, "cannot allocate {} MiB for the bandwidth test", mb);
+  auto* buf = static_cast<uint64_t*>(p);
+  const size_t n = bytes / sizeof(uint64_t);
+  thread_pool().parallel_for(n, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) buf[i] = i;  // commit the pages, from the reading threads
+  });
+  std::vector<uint64_t> sink(size_t(thread_pool().size()) * 8, 0);
+  auto pass = [&] {
+    thread_pool().run([&](int tid, int nt) {
+      const size_t b = (n / 8) * size_t(tid) / size_t(nt) * 8, e = (n / 8) * size_t(tid + 1) / size_t(nt) * 8;
+      uint64_t s[8] = {};
+      for (size_t i = b; i < e; i += 8)
+        for (int j = 0; j < 8; ++j) s[j] += buf[i + size_t(j)];
+      std::memcpy(sink.data() + size_t(tid) * 8, s, sizeof(s));
+    });
+  };
+  pass();
+  std::vector<double> rates;
+  for (int64_t r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    pass();
+    rates.push_back(double(bytes) / std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  uint64_t total = 0;
+  for (uint64_t v : sink) total += v;
+  munmap(p, bytes);
+  g_sink = total;  // the sums are observable: the reads cannot be optimised away
+  return rates;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
 Run setup(CLI::App& app) {
   struct Args {
     ModelArgs m;
     int64_t p = 512, n = 128, reps = 5;
-    bool json = false;
+    bool json = false, mem_bw = false;
+    int64_t mem_bw_mb = 1024;
   };
   auto a = std::make_shared<Args>();
-  app.description("Tokens per second of prompt processing (-p) and generation (-n), as llama-bench.");
-  add_model_options(app, a->m);
+  app.description(
+      "Tokens per second of prompt processing (-p) and generation (-n), as llama-bench; or, with "
+      "--mem-bw, the machine's streaming-read memory bandwidth.");
+  add_model_options(app, a->m, /*require_model=*/false);
   app.add_option("-p,--n-prompt", a->p, "prompt tokens (0: skip)")->capture_default_str();
   app.add_option("-n,--n-gen", a->n, "generated tokens (0: skip)")->capture_default_str();
   app.add_option("-r,--reps", a->reps, "repetitions")->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_flag("--json", a->json, "print {\"pp_tok_s\", \"tg_tok_s\", \"peak_rss_mb\", ...}");
+  app.add_flag("--mem-bw", a->mem_bw,
+               "instead of a model: read a large buffer with --threads threads (--reps passes) and "
+               "report GB/s (median, and every pass)");
+  app.add_option("--mem-bw-mb", a->mem_bw_mb, "buffer size of --mem-bw in MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(64), int64_t(1) << 20));
   return [a]() -> int {
+    if (a->mem_bw) {
+      check(a->m.model.empty(), "--mem-bw takes no --model");
+      a->m.threads();
+      const std::vector<double> rates = read_bandwidth(a->mem_bw_mb, a->reps);
+      std::vector<double> gbs;
+      for (double r : rates) gbs.push_back(r / 1e9);
+      if (a->json)
+        write_out(json({{"mem_bw_gb_s", median(gbs)}, {"mem_bw_samples", gbs}, {"threads", num_threads()},
+                        {"buffer_mb", a->mem_bw_mb}})
+                      .dump() +
+                  "\n");
+      else
+        write_out(fmt::format("read bandwidth, {} threads, {} MiB: {:.1f} GB/s (median of {})\n",
+                              num_threads(), a->mem_bw_mb, median(gbs), gbs.size()));
+      return 0;
+    }
+    check(!a->m.model.empty(), "--model is required (or --mem-bw)");
     LoadedModel m = load_model_args(a->m);
     const ModelConfig& c = m.config();
     EngineOptions eo = engine_options(a->m, m, std::max(a->p, a->n));
@@ -102,7 +190,9 @@ Run setup(CLI::App& app) {
     if (a->json) {
       json j = {{"model", a->m.model}, {"type", m.weights->type_summary()}, {"threads", num_threads()},
                 {"n_prompt", a->p}, {"n_gen", a->n}, {"reps", a->reps}, {"peak_rss_mb", rss},
-                {"weights_mb", double(m.weights->bytes()) / 1e6}};
+                {"weights_mb", double(m.weights->bytes()) / 1e6},
+                {"weights_read_per_token_mb", weight_bytes_per_token(*m.weights) / 1e6},
+                {"kv_type", a->m.kv_type}};
       if (!pp.empty()) j["pp_tok_s"] = sp.mean, j["pp_tok_s_sd"] = sp.sd, j["pp_samples"] = sp.samples;
       if (!tg.empty()) j["tg_tok_s"] = st.mean, j["tg_tok_s_sd"] = st.sd, j["tg_samples"] = st.samples;
       write_out(j.dump() + "\n");
