@@ -41,7 +41,7 @@ class Llama2cTokenizer final : public Tokenizer {
   std::optional<int32_t> eos_id() const override { return 2; }
   bool adds_bos() const override { return true; }
   // The id of a piece written as token_text() writes it (Tokenizer::token_to_id).
-  std::optional<int32_t> token_to_id(std::string_view token) const;
+  std::optional<int32_t> token_to_id(std::string_view token) const override;
 
   const std::vector<std::string>& vocab() const { return vocab_; }
   const std::vector<float>& scores() const { return scores_; }

@@ -246,6 +246,64 @@ class MetaspacePreTokenizer final : public PreTokenizer {
     emit(q, parts, SplitBehavior::kMergedWithNext, false, out);
   }
 
+  // The words split() makes, in batches, without copying the whole text: every ' ' or
+  // replacement character starts a word (MergedWithNext), so each word is the replacement
+  // followed by a run holding neither, except a leading run that gets no replacement in
+  // front when the prepend scheme says so. A byte search for the replacement finds exactly
+  // the code points for_each_code_point finds: its first byte is ASCII or a UTF-8 lead byte,
+  // which never sits inside another valid sequence, and an invalid byte is stepped over
+  // alone.
+  void split_stream(const Piece& p, PieceStore& store, const Sink& sink) const override {
+    if (!split_) {
+      PreTokenizer::split_stream(p, store, sink);
+      return;
+    }
+    const std::string_view t = p.text, rep = rep_;
+    const size_t n = t.size();
+    auto delimiter_at = [&](size_t i) -> size_t {  // its length in bytes, 0 when none
+      if (t[i] == ' ') return 1;
+      return t[i] == rep[0] && t.substr(i, rep.size()) == rep ? rep.size() : 0;
+    };
+    auto run_end = [&](size_t i) {
+      while (i < n && !delimiter_at(i)) ++i;
+      return i;
+    };
+    std::string buf;  // the words of one batch, back to back
+    std::vector<std::pair<size_t, bool>> ends;  // (end in buf, at_start)
+    std::vector<Piece> batch;
+    buf.reserve(kBatch * 16);
+    ends.reserve(kBatch);
+    auto flush = [&] {
+      batch.clear();
+      size_t b = 0;
+      for (auto [e, at_start] : ends) {
+        batch.push_back({std::string_view(buf).substr(b, e - b), at_start});
+        b = e;
+      }
+      if (!batch.empty()) sink(batch);
+      buf.clear();
+      ends.clear();
+    };
+    size_t i = 0;
+    if (n == 0 || !delimiter_at(0)) {  // the leading run
+      const size_t e = run_end(0);
+      if (scheme_ == 0 || (scheme_ == 1 && p.at_start)) buf += rep;
+      buf.append(t.substr(0, e));
+      if (!buf.empty()) ends.push_back({buf.size(), p.at_start});
+      i = e;
+    }
+    while (i < n) {  // here a delimiter starts a word
+      const size_t d = delimiter_at(i);
+      const size_t e = run_end(i + d);
+      buf += rep;
+      buf.append(t.substr(i + d, e - i - d));
+      ends.push_back({buf.size(), p.at_start && i == 0});  // the first word starts the piece
+      if (ends.size() >= kBatch) flush();
+      i = e;
+    }
+    flush();
+  }
+
  private:
   std::string rep_;
   uint32_t rep_cp_ = 0;

@@ -76,7 +76,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::optional<int32_t> eos_id() const override;
   bool adds_bos() const override;
   // The id of a piece written as token_text() writes it (Tokenizer::token_to_id).
-  std::optional<int32_t> token_to_id(std::string_view token) const;
+  std::optional<int32_t> token_to_id(std::string_view token) const override;
 
   // Normalizer output (sentencepiece's Normalize(): charsmap, whitespace rules, "▁").
   std::string normalize(std::string_view text) const;

@@ -7,19 +7,17 @@
 #include <unordered_set>
 
 #include "lmkit/core/error.h"
+#include "lmkit/tokenizer/pair_index.h"
 #include "lmkit/tokenizer/sentencepiece_vocab.h"
 
 namespace lmkit {
 
 namespace {
 
-using PairKey = uint64_t;
-PairKey key(int32_t a, int32_t b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
-
 struct Cand {
   int64_t count;
   uint32_t chars;  // length of the merged piece in characters
-  PairKey pair;
+  uint32_t pair;   // PairIndex index
 };
 
 }  // namespace
@@ -72,10 +70,24 @@ SpmBpeVocab train_spm_bpe(const std::vector<std::pair<std::string, uint64_t>>& w
   }
 
   // Words as symbols; an unknown character splits the word (nothing merges across it).
-  std::vector<std::vector<int32_t>> seqs;
+  // Sequences are stored flat (seq_start / seq_len into seq_sym) and merged in place.
+  std::vector<int32_t> seq_sym;
+  std::vector<size_t> seq_start, seq_len;
   std::vector<int64_t> seq_count;
-  for (const auto& [w, c] : words) {
-    std::vector<int32_t> cur;
+  for (const auto& word : words) {
+    const std::string& w = word.first;
+    const int64_t c = word.second;
+    size_t begin = seq_sym.size();
+    auto close = [&] {
+      if (seq_sym.size() - begin > 1) {
+        seq_start.push_back(begin);
+        seq_len.push_back(seq_sym.size() - begin);
+        seq_count.push_back(c);
+      } else {
+        seq_sym.resize(begin);
+      }
+      begin = seq_sym.size();
+    };
     size_t pos = 0;
     while (pos < w.size()) {
       size_t len = 1;
@@ -83,100 +95,134 @@ SpmBpeVocab train_spm_bpe(const std::vector<std::pair<std::string, uint64_t>>& w
       std::string ch = w.substr(pos, len);
       pos += len;
       if (!required.count(ch)) {
-        if (cur.size() > 1) {
-          seqs.push_back(std::move(cur));
-          seq_count.push_back(c);
-        }
-        cur.clear();
+        close();
         continue;
       }
-      cur.push_back(intern(ch, 1));
+      seq_sym.push_back(intern(ch, 1));
     }
-    if (cur.size() > 1) {
-      seqs.push_back(std::move(cur));
-      seq_count.push_back(c);
+    close();
+  }
+  const size_t n_seqs = seq_start.size();
+
+  // Per-pair arrays indexed through PairIndex: weighted count, the sequences holding the
+  // pair (appended as pairs appear: may repeat or be stale, each is rescanned), the pair.
+  PairIndex index;
+  std::vector<int64_t> pair_count;
+  std::vector<std::vector<uint32_t>> where;
+  std::vector<std::pair<int32_t, int32_t>> pair_of;
+  auto pidx = [&](int32_t a, int32_t b) {
+    const uint32_t i = index.get(pair_key(a, b));
+    if (i == pair_count.size()) {
+      pair_count.push_back(0);
+      where.emplace_back();
+      pair_of.emplace_back(a, b);
+    }
+    return i;
+  };
+  for (size_t i = 0; i < n_seqs; ++i) {
+    const int32_t* q = seq_sym.data() + seq_start[i];
+    for (size_t k = 0; k + 1 < seq_len[i]; ++k) {
+      const uint32_t p = pidx(q[k], q[k + 1]);
+      pair_count[p] += seq_count[i];
+      if (where[p].empty() || where[p].back() != i) where[p].push_back(static_cast<uint32_t>(i));
     }
   }
-
-  std::unordered_map<PairKey, int64_t> pair_counts;
-  std::unordered_map<PairKey, std::vector<uint32_t>> where;
-  for (size_t i = 0; i < seqs.size(); ++i)
-    for (size_t k = 0; k + 1 < seqs[i].size(); ++k) {
-      const PairKey p = key(seqs[i][k], seqs[i][k + 1]);
-      pair_counts[p] += seq_count[i];
-      auto& v = where[p];
-      if (v.empty() || v.back() != i) v.push_back(static_cast<uint32_t>(i));
+  // Best first: count, then fewer characters, then the smaller merged string (compared
+  // without building it), then the smaller (left, right) symbol ids - two pairs can spell
+  // the same string ("a"+"bc", "ab"+"c"); the second one is skipped when it comes up.
+  auto string_less = [&](const Cand& x, const Cand& y) {
+    const std::string& xa = sym[size_t(pair_of[x.pair].first)];
+    const std::string& xb = sym[size_t(pair_of[x.pair].second)];
+    const std::string& ya = sym[size_t(pair_of[y.pair].first)];
+    const std::string& yb = sym[size_t(pair_of[y.pair].second)];
+    const size_t nx = xa.size() + xb.size(), ny = ya.size() + yb.size();
+    for (size_t k = 0; k < std::min(nx, ny); ++k) {
+      const unsigned char cx = static_cast<unsigned char>(k < xa.size() ? xa[k] : xb[k - xa.size()]);
+      const unsigned char cy = static_cast<unsigned char>(k < ya.size() ? ya[k] : yb[k - ya.size()]);
+      if (cx != cy) return cx < cy;
     }
-  auto merged_string = [&](PairKey p) { return sym[p >> 32] + sym[p & 0xFFFFFFFFu]; };
-  auto merged_chars = [&](PairKey p) { return sym_chars[p >> 32] + sym_chars[p & 0xFFFFFFFFu]; };
-  // Best first: count, then fewer characters, then the smaller string.
-  auto worse = [&](const Cand& a, const Cand& b) {
-    if (a.count != b.count) return a.count < b.count;
-    if (a.chars != b.chars) return a.chars > b.chars;
-    return merged_string(a.pair) > merged_string(b.pair);
+    if (nx != ny) return nx < ny;
+    return pair_of[x.pair] < pair_of[y.pair];
+  };
+  auto worse = [&](const Cand& x, const Cand& y) {
+    if (x.count != y.count) return x.count < y.count;
+    if (x.chars != y.chars) return x.chars > y.chars;
+    return string_less(y, x);
   };
   std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> queue(worse);
-  auto push = [&](PairKey p) {
-    const int64_t c = pair_counts[p];
-    const uint32_t len = merged_chars(p);
+  auto push = [&](uint32_t p) {
+    const int64_t c = pair_count[p];
+    const uint32_t len = sym_chars[size_t(pair_of[p].first)] + sym_chars[size_t(pair_of[p].second)];
     if (c > 0 && len <= static_cast<uint32_t>(o.max_piece_length)) queue.push(Cand{c, len, p});
   };
-  for (const auto& [p, c] : pair_counts) push(p);
+  for (uint32_t p = 0; p < pair_count.size(); ++p) push(p);
 
   const size_t target = static_cast<size_t>(o.vocab_size) - meta - required.size();
   SpmBpeVocab out;
   std::vector<std::string> learned;
   std::unordered_set<std::string> dup;
-  std::unordered_map<PairKey, std::unordered_set<uint32_t>> touched;
+  std::vector<uint32_t> stamp(n_seqs, 0), changed;
+  std::vector<uint8_t> changed_mark;
+  uint32_t round = 0;
   while (learned.size() < target && !queue.empty()) {
     const Cand top = queue.top();
     queue.pop();
-    const int64_t current = pair_counts[top.pair];
-    if (current != top.count) {
-      if (current > 0) push(top.pair);
+    const uint32_t p = top.pair;
+    if (pair_count[p] != top.count) {  // stale entry
+      if (pair_count[p] > 0) push(p);
       continue;
     }
-    const int32_t a = static_cast<int32_t>(top.pair >> 32), b = static_cast<int32_t>(top.pair & 0xFFFFFFFFu);
-    const std::string s = sym[static_cast<size_t>(a)] + sym[static_cast<size_t>(b)];
-    pair_counts[top.pair] = 0;
+    const auto [a, b] = pair_of[p];
+    std::string s = sym[static_cast<size_t>(a)] + sym[static_cast<size_t>(b)];
+    pair_count[p] = 0;
     if (!dup.insert(s).second) continue;  // the same string by another path: not selected again
-    learned.push_back(s);
     out.merges.emplace_back(sym[static_cast<size_t>(a)], sym[static_cast<size_t>(b)]);
     const int32_t m = intern(s, top.chars);
-    touched.clear();
+    learned.push_back(std::move(s));
+    ++round;
+    changed.clear();
     auto change = [&](int32_t x, int32_t y, int64_t delta, uint32_t wi) {
-      const PairKey p = key(x, y);
-      pair_counts[p] += delta;
-      if (delta > 0) touched[p].insert(wi);
-    };
-    for (uint32_t wi : where[top.pair]) {
-      auto& q = seqs[wi];
-      const int64_t c = seq_count[wi];
-      for (size_t k = 0; k + 1 < q.size();) {
-        if (q[k] != a || q[k + 1] != b) {
-          ++k;
-          continue;
+      const uint32_t q = pidx(x, y);
+      pair_count[q] += delta;
+      if (delta > 0) {
+        if (where[q].empty() || where[q].back() != wi) where[q].push_back(wi);
+        if (q >= changed_mark.size()) changed_mark.resize(pair_count.size() * 2 + 16, 0);
+        if (!changed_mark[q]) {
+          changed_mark[q] = 1;
+          changed.push_back(q);
         }
-        if (k > 0) {
-          change(q[k - 1], a, -c, wi);
-          change(q[k - 1], m, c, wi);
-        }
-        if (k + 2 < q.size()) {
-          change(b, q[k + 2], -c, wi);
-          change(m, q[k + 2], c, wi);
-        }
-        q[k] = m;
-        q.erase(q.begin() + static_cast<std::ptrdiff_t>(k) + 1);
-        ++k;
       }
+    };
+    const std::vector<uint32_t> ws = std::move(where[p]);
+    where[p].clear();
+    for (uint32_t wi : ws) {
+      if (stamp[wi] == round) continue;  // listed twice
+      stamp[wi] = round;
+      int32_t* q = seq_sym.data() + seq_start[wi];
+      const size_t len = seq_len[wi];
+      const int64_t c = seq_count[wi];
+      size_t outp = 0;  // q[0, outp) is the merged prefix; q[k, len) not yet read
+      for (size_t k = 0; k < len;) {
+        if (k + 1 < len && q[k] == a && q[k + 1] == b) {
+          if (outp > 0) {
+            change(q[outp - 1], a, -c, wi);
+            change(q[outp - 1], m, c, wi);
+          }
+          if (k + 2 < len) {
+            change(b, q[k + 2], -c, wi);
+            change(m, q[k + 2], c, wi);
+          }
+          q[outp++] = m;
+          k += 2;
+        } else {
+          q[outp++] = q[k++];
+        }
+      }
+      seq_len[wi] = outp;
     }
-    where.erase(top.pair);
-    for (auto& [p, ws] : touched) {
-      auto& v = where[p];
-      v.insert(v.end(), ws.begin(), ws.end());
-      std::sort(v.begin(), v.end());
-      v.erase(std::unique(v.begin(), v.end()), v.end());
-      push(p);
+    for (uint32_t q : changed) {
+      changed_mark[q] = 0;
+      push(q);
     }
   }
 

@@ -100,7 +100,7 @@ class WordPieceTokenizer final : public Tokenizer {
   std::optional<int32_t> eos_id() const override;  // [SEP]
   bool adds_bos() const override { return cls_id_ >= 0; }
   // The id of a piece written as token_text() writes it (Tokenizer::token_to_id).
-  std::optional<int32_t> token_to_id(std::string_view token) const {
+  std::optional<int32_t> token_to_id(std::string_view token) const override {
     const int32_t id = model_.find(token);
     return id >= 0 ? std::optional<int32_t>(id) : std::nullopt;
   }
