@@ -368,7 +368,8 @@ const QuantKernels& quant_kernels_scalar() {
                               dot_rows_float_scalar<f16, load_f16>,
                               dot_rows_float_scalar<bf16, load_bf16>,
                               dequant_q4_K<f16_to_f32>,
-                              dequant_q6_K<f16_to_f32>};
+                              dequant_q6_K<f16_to_f32>,
+                              nullptr, nullptr, nullptr, nullptr};
   return k;
 }
 
@@ -394,19 +395,41 @@ const quant_detail::QuantKernels& kernels_for(Isa isa) {
 void check_blocks(int64_t n, const char* what) {
   check(n >= 0 && n % QK8_0 == 0, "{}: length {} is not a multiple of 32", what, n);
 }
+
+// A 64-byte aligned region of at least `bytes` bytes inside v (grown as needed).
+void* aligned_scratch(std::vector<uint8_t>& v, size_t bytes) {
+  if (v.size() < bytes + 64) v.resize(bytes + 64);
+  return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+}
+
+// y (mrows, nrows) = x (mrows rows of n/32 Q8_0 blocks) against nrows weight rows of type
+// wt (Q8_0 / Q4_0) `stride` bytes apart, through the ISA's prepared path when it has one.
+void gemm_int8(const quant_detail::QuantKernels& kr, GgmlType wt, int64_t n, const uint8_t* w,
+               size_t stride, int64_t nrows, const block_q8_0* x, int64_t mrows, float* y,
+               size_t ystride) {
+  if (kr.gemm_prepped) {
+    thread_local std::vector<uint8_t> prep, scratch;
+    void* p = aligned_scratch(prep, kr.prep_bytes(n, mrows));
+    void* sc = aligned_scratch(scratch, kr.gemm_scratch_bytes(n));
+    kr.prep_x(wt, n, x, mrows, p);
+    kr.gemm_prepped(wt, n, w, stride, nrows, p, mrows, y, ystride, sc);
+    return;
+  }
+  (wt == GgmlType::Q8_0 ? kr.gemm_q8_0 : kr.gemm_q4_0)(n, w, stride, nrows, x, mrows, y, ystride);
+}
 }  // namespace
 
 float vec_dot_q8_0_q8_0(int64_t n, const block_q8_0* x, const block_q8_0* y, Isa isa) {
   check_blocks(n, "vec_dot_q8_0_q8_0");
   float out;
-  kernels_for(isa).gemm_q8_0(n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, 1, &out, 1);
+  gemm_int8(kernels_for(isa), GgmlType::Q8_0, n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, 1, &out, 1);
   return out;
 }
 
 float vec_dot_q4_0_q8_0(int64_t n, const block_q4_0* x, const block_q8_0* y, Isa isa) {
   check_blocks(n, "vec_dot_q4_0_q8_0");
   float out;
-  kernels_for(isa).gemm_q4_0(n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, 1, &out, 1);
+  gemm_int8(kernels_for(isa), GgmlType::Q4_0, n, reinterpret_cast<const uint8_t*>(x), 0, 1, y, 1, &out, 1);
   return out;
 }
 
@@ -451,6 +474,19 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
     pool.parallel_for(size_t(M), [&](size_t b, size_t e) {
       for (size_t m = b; m < e; ++m) kr.quantize_q8_0(x + m * size_t(K), xq.data() + m * size_t(nbk), K);
     });
+    if (kr.gemm_prepped) {
+      // The prepared path tiles and repacks the weights itself (quant_kernels.h): one call
+      // per thread over its rows and all activation rows.
+      thread_local std::vector<uint8_t> prep;
+      void* p = aligned_scratch(prep, kr.prep_bytes(K, M));
+      kr.prep_x(w.type, K, xq.data(), M, p);
+      pool.parallel_for(size_t(N), [&](size_t b, size_t e) {
+        thread_local std::vector<uint8_t> scratch;
+        kr.gemm_prepped(w.type, K, w.row(int64_t(b)), rb, int64_t(e - b), p, M, y + b, size_t(N),
+                        aligned_scratch(scratch, kr.gemm_scratch_bytes(K)));
+      });
+      return;
+    }
     auto gemm = w.type == GgmlType::Q8_0 ? kr.gemm_q8_0 : kr.gemm_q4_0;
     pool.parallel_for(size_t(N), [&](size_t b, size_t e) {
       // Blocks of kRowBlock activation rows; within one, each W tile is loaded once.

@@ -65,123 +65,276 @@ void quantize_q8_0(const float* x, block_q8_0* y, int64_t k) {
   }
 }
 
-inline __m256i load_q8(const block_q8_0* b) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
+// --- Q8_0 / Q4_0 weights x Q8_0 activations ------------------------------------------------
+// vpdpbusd multiplies unsigned by signed bytes, four products per int32 lane. The weights
+// are made unsigned by an offset that keeps them exact: Q8_0 quants as w + 128 (a flip of
+// the sign bit), Q4_0 as the stored nibble (w + 8). The activations x stay signed, and the
+// offset comes back out per block as c = 128 * sum(x) or 8 * sum(x), which depends on x
+// alone and is computed once per product (prep_x). So for every (weight row, activation
+// row, block) S_b = sum(wu * x) - c is exactly ggml's int32 block sum, and every output is
+//   acc = 0; for b in order: acc = fma(float(S_b), d_w[b] * d_x[b], acc)
+// in both kernels below, which therefore give bit-identical results:
+//   - gemv16 (few activation rows, decode): 16 weight rows read in place, each row's two
+//     blocks per step in one vector; the 16 per-row vectors are reduced to one vector of
+//     16 block sums (lane = row);
+//   - the tiled GEMM (prefill): 16 rows are first repacked so that one vector holds 4
+//     bytes of each of the 16 rows (lane = row), and each 4 bytes of an activation row are
+//     broadcast against it (the usual int8 GEMM micro-kernel, as oneDNN's / ggml's repacked
+//     x86 kernels), a tile of 2 x 16 weight rows x 4 activation rows in registers.
+
+// The activations of one product, per row: qs (nbp * 32 int8, natural order; nbp = the
+// block count rounded up to even, the extra block zero), d (nbp f32) and c (nbp int32).
+struct Prep {
+  const int8_t* qs;
+  const float* d;
+  const int32_t* c;
+};
+
+inline int64_t even_blocks(int64_t n) {
+  const int64_t nb = n / QK8_0;
+  return nb + (nb & 1);
+}
+inline size_t align64(size_t b) { return (b + 63) & ~size_t(63); }
+
+size_t prep_bytes(int64_t n, int64_t mrows) {
+  const size_t nbp = size_t(even_blocks(n)), m = size_t(mrows);
+  return align64(m * nbp * 32) + 2 * align64(m * nbp * 4);
 }
 
-// Elements 0..15 (low nibbles) then 16..31 (high nibbles), minus 8.
-inline __m256i load_q4(const block_q4_0* b) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs));
-  const __m256i bytes = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-  return _mm256_sub_epi8(_mm256_and_si256(bytes, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+Prep prep_row(const void* prep, int64_t n, int64_t mrows, int64_t m) {
+  const size_t nbp = size_t(even_blocks(n));
+  const auto* base = static_cast<const uint8_t*>(prep);
+  const size_t qs_bytes = align64(size_t(mrows) * nbp * 32), f_bytes = align64(size_t(mrows) * nbp * 4);
+  return {reinterpret_cast<const int8_t*>(base) + size_t(m) * nbp * 32,
+          reinterpret_cast<const float*>(base + qs_bytes) + size_t(m) * nbp,
+          reinterpret_cast<const int32_t*>(base + qs_bytes + f_bytes) + size_t(m) * nbp};
 }
 
-template <typename Block>
-inline __m256i load_w(const Block* b) {
-  if constexpr (sizeof(Block) == sizeof(block_q8_0)) {
-    return load_q8(reinterpret_cast<const block_q8_0*>(b));
-  } else {
-    return load_q4(reinterpret_cast<const block_q4_0*>(b));
-  }
-}
-
-inline __m512i join(__m256i lo, __m256i hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-inline __m512 join(float lo, float hi) {
-  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
-}
-
-// vpdpbusd multiplies unsigned by signed bytes. The activations x (in [-127, 127]) are made
-// unsigned as x + 128 (a flip of the sign bit), and the accumulator starts at
-// -128 * (lane sums of w), so each int32 lane ends at exactly sum(x * w) over its 4 bytes
-// (the oneDNN / FBGEMM zero-point compensation). The correction depends on w alone and is
-// shared by every activation row of a tile.
-inline __m512i minus_128_lane_sums(__m512i w) {
-  const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), w);
-  return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 7));
-}
-
-// Blocks i and i+1 of a row as one vector, or block i and zeros when i is the last block
-// (a zero block adds exactly 0 to the sums below).
-template <typename Block>
-inline __m512i load_pair(const Block* b, bool two) {
-  return join(load_w(b), two ? load_w(b + 1) : _mm256_setzero_si256());
-}
-template <typename Block>
-inline __m512 scales_pair(const Block* b, bool two) {
-  return join(half_to_float(b[0].d), two ? half_to_float(b[1].d) : 0.0f);
-}
-
-// RW weight rows x RX activation rows. Per pair of blocks and output:
-// acc += float(sum_i x_i w_i) * d_w * d_x (two blocks in the low / high 256 bits).
-template <typename Block, int RW, int RX>
-void gemm_tile(int64_t nb, const uint8_t* w, size_t stride, const block_q8_0* x, float* y,
-               size_t ystride) {
-  __m512 acc[RW][RX];
-  for (int r = 0; r < RW; ++r)
-    for (int m = 0; m < RX; ++m) acc[r][m] = _mm512_setzero_ps();
-  const __m512i flip = _mm512_set1_epi8(char(0x80));
-  for (int64_t i = 0; i < nb; i += 2) {
-    const bool two = i + 1 < nb;
-    __m512i xu[RX];
-    __m512 dx[RX];
-    for (int m = 0; m < RX; ++m) {
-      const block_q8_0* xb = x + size_t(m) * size_t(nb) + i;
-      xu[m] = _mm512_xor_si512(load_pair(xb, two), flip);
-      dx[m] = scales_pair(xb, two);
-    }
-    for (int r = 0; r < RW; ++r) {
-      const Block* b = reinterpret_cast<const Block*>(w + size_t(r) * stride) + i;
-      const __m512i qw = load_pair(b, two);
-      const __m512i corr = minus_128_lane_sums(qw);
-      const __m512 dw = scales_pair(b, two);
-      for (int m = 0; m < RX; ++m) {
-        const __m512i dot = _mm512_dpbusd_epi32(corr, xu[m], qw);
-        acc[r][m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), dw), dx[m], acc[r][m]);
+void prep_x(GgmlType wt, int64_t n, const block_q8_0* x, int64_t mrows, void* prep) {
+  const int64_t nb = n / QK8_0, nbp = even_blocks(n);
+  const int shift = wt == GgmlType::Q8_0 ? 7 : 3;  // c = 128 * sum or 8 * sum
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t m = 0; m < mrows; ++m) {
+    const Prep p = prep_row(prep, n, mrows, m);
+    auto* qs = const_cast<int8_t*>(p.qs);
+    auto* d = const_cast<float*>(p.d);
+    auto* c = const_cast<int32_t*>(p.c);
+    for (int64_t b = 0; b < nbp; ++b) {
+      if (b < nb) {
+        const block_q8_0& blk = x[m * nb + b];
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(qs + b * 32), q);
+        const __m256i s8 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+        const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+        const int32_t sum = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+        d[b] = half_to_float(blk.d);
+        c[b] = sum * (int32_t(1) << shift);
+      } else {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(qs + b * 32), _mm256_setzero_si256());
+        d[b] = 0.0f;
+        c[b] = 0;
       }
     }
   }
-  for (int r = 0; r < RW; ++r)
-    for (int m = 0; m < RX; ++m) y[size_t(m) * ystride + size_t(r)] = hsum512(acc[r][m]);
 }
 
-constexpr int kTileW = 4;  // weight rows per tile
-constexpr int kTileX = 3;  // activation rows per tile (4 x 3 accumulators + operands fit 32 zmm)
+// Blocks b and b+1 of a weight row, unsigned, elements in order (block b in the low 256
+// bits); `two` false: block b only, zeros above. p: block b.
+inline __m512i load_pair_q8(const uint8_t* p, bool two) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+  const __m256i hi = two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 + sizeof(block_q8_0)))
+                         : _mm256_setzero_si256();
+  return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(char(0x80)));
+}
+inline __m512i load_pair_q4(const uint8_t* p, bool two) {
+  // [t_b, t_b, t_b+1, t_b+1] (16 bytes of nibbles each), the odd 128-bit lanes shifted to
+  // their high nibbles: [lo t_b, hi t_b, lo t_b+1, hi t_b+1] = elements 0..31 of each block.
+  const __m128i tb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+  __m512i v = two ? _mm512_mask_broadcast_i32x4(
+                        _mm512_broadcast_i32x4(tb), 0xFF00,
+                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 + sizeof(block_q4_0))))
+                  : _mm512_maskz_broadcast_i32x4(0x00FF, tb);
+  v = _mm512_mask_srli_epi16(v, 0xFF00FF00u, v, 4);
+  return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
 
-template <typename Block>
-void gemm(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
-          int64_t mrows, float* y, size_t ystride) {
-  const int64_t nb = n / QK8_0;
+// D[j]: the dpbusd lanes of row j for a block pair, 128-bit lanes [b, b, b+1, b+1].
+// -> sb / sb1: the 16 rows' block sums of b / b+1 (lane j = row j).
+inline void reduce16(const __m512i* D, __m512i& sb, __m512i& sb1) {
+  __m512i E[8], F[4];
+  for (int i = 0; i < 8; ++i)  // per 128-bit lane: [r0 l0+l2, r1 l0+l2, r0 l1+l3, r1 l1+l3]
+    E[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(D[2 * i], D[2 * i + 1]),
+                            _mm512_unpackhi_epi32(D[2 * i], D[2 * i + 1]));
+  for (int i = 0; i < 4; ++i)  // per 128-bit lane: rows 4i..4i+3, that lane's sum
+    F[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(E[2 * i], E[2 * i + 1]),
+                            _mm512_unpackhi_epi64(E[2 * i], E[2 * i + 1]));
+  // [b rows 0-3, b+1 rows 0-3, b rows 4-7, b+1 rows 4-7], and the same for rows 8-15.
+  const __m512i g0 = _mm512_add_epi32(_mm512_shuffle_i32x4(F[0], F[1], 0x88), _mm512_shuffle_i32x4(F[0], F[1], 0xDD));
+  const __m512i g1 = _mm512_add_epi32(_mm512_shuffle_i32x4(F[2], F[3], 0x88), _mm512_shuffle_i32x4(F[2], F[3], 0xDD));
+  sb = _mm512_shuffle_i32x4(g0, g1, 0x88);
+  sb1 = _mm512_shuffle_i32x4(g0, g1, 0xDD);
+}
+
+// The f16 scales of 16 rows' block at `blk` (+ off[j]) as f32.
+inline __m512 gather_scales(const uint8_t* blk, __m512i off) {
+  const __m512i raw = _mm512_i32gather_epi32(off, blk, 1);  // d and the first 2 quants
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+}
+
+inline __m512 block_step(__m512 acc, __m512i s, int32_t c, __m512 dw, float dx) {
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, _mm512_set1_epi32(c))),
+                         _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc);
+}
+
+// y[j] = dot(row j, x) for j < nrows <= 16 (lanes past nrows repeat the last row).
+template <bool Q4>
+void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Prep& x, float* y) {
+  constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const uint8_t* row[16];
+  alignas(64) int32_t offs[16];
+  for (int j = 0; j < 16; ++j) {
+    const size_t r = size_t(j < nrows ? j : nrows - 1);
+    row[j] = w + r * stride;
+    offs[j] = int32_t(r * stride);
+  }
+  const __m512i off = _mm512_load_si512(offs);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b += 2) {
+    const bool two = b + 1 < nb;
+    const __m512i xv = _mm512_load_si512(x.qs + b * 32);
+    __m512i D[16];
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t* p = row[j] + size_t(b) * bs;
+      const __m512i wv = Q4 ? load_pair_q4(p, two) : load_pair_q8(p, two);
+      D[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
+    }
+    __m512i sb, sb1;
+    reduce16(D, sb, sb1);
+    acc = block_step(acc, sb, x.c[b], gather_scales(w + size_t(b) * bs, off), x.d[b]);
+    if (two) acc = block_step(acc, sb1, x.c[b + 1], gather_scales(w + size_t(b + 1) * bs, off), x.d[b + 1]);
+  }
+  _mm512_mask_storeu_ps(y, __mmask16((1u << nrows) - 1u), acc);
+}
+
+// Repacked weights of 16 rows, per block: 8 groups of 64 bytes (lane j: 4 unsigned weight
+// bytes of row j) then the 16 rows' scales as f32.
+constexpr size_t kRepBlock = 8 * 64 + 64;
+
+template <bool Q4>
+void repack16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, uint8_t* out) {
+  constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const __m256i gidx = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);  // dword index of group g
+  for (int j = 0; j < 16; ++j) {
+    const uint8_t* r = w + size_t(j < nrows ? j : nrows - 1) * stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* p = r + size_t(b) * bs;
+      __m256i v;
+      if constexpr (Q4) {
+        const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+        const __m128i m = _mm_set1_epi8(0x0F);
+        v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(t, m)),
+                                    _mm_and_si128(_mm_srli_epi16(t, 4), m), 1);
+      } else {
+        v = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)),
+                             _mm256_set1_epi8(char(0x80)));
+      }
+      uint8_t* ob = out + size_t(b) * kRepBlock;
+      _mm256_i32scatter_epi32(ob + j * 4, gidx, v, 4);
+      f16 d;
+      __builtin_memcpy(&d, p, sizeof(d));
+      reinterpret_cast<float*>(ob + 512)[j] = half_to_float(d);
+    }
+  }
+}
+
+// RG (1 or 2) repacked groups of 16 rows x RX activation rows. y + r*16 + m*ystride;
+// valid[r]: rows of group r to store.
+template <int RG, int RX>
+void gemm_tile(int64_t nb, const uint8_t* const* rep, const Prep* xs, float* y, size_t ystride,
+               const int* valid) {
+  __m512 acc[RG][RX];
+  for (int r = 0; r < RG; ++r)
+    for (int m = 0; m < RX; ++m) acc[r][m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i s[RG][RX];
+    for (int r = 0; r < RG; ++r)
+      for (int m = 0; m < RX; ++m) s[r][m] = _mm512_setzero_si512();
+    for (int g = 0; g < 8; ++g) {
+      __m512i wv[RG];
+      for (int r = 0; r < RG; ++r) wv[r] = _mm512_load_si512(rep[r] + size_t(b) * kRepBlock + g * 64);
+      for (int m = 0; m < RX; ++m) {
+        int32_t x4;
+        __builtin_memcpy(&x4, xs[m].qs + b * 32 + g * 4, 4);
+        const __m512i xb = _mm512_set1_epi32(x4);
+        for (int r = 0; r < RG; ++r) s[r][m] = _mm512_dpbusd_epi32(s[r][m], wv[r], xb);
+      }
+    }
+    for (int r = 0; r < RG; ++r) {
+      const __m512 dw = _mm512_load_ps(reinterpret_cast<const float*>(rep[r] + size_t(b) * kRepBlock + 512));
+      for (int m = 0; m < RX; ++m) acc[r][m] = block_step(acc[r][m], s[r][m], xs[m].c[b], dw, xs[m].d[b]);
+    }
+  }
+  for (int r = 0; r < RG; ++r)
+    for (int m = 0; m < RX; ++m)
+      _mm512_mask_storeu_ps(y + size_t(m) * ystride + size_t(r) * 16, __mmask16((1u << valid[r]) - 1u),
+                            acc[r][m]);
+}
+
+constexpr int kGemmRows = 4;     // activation rows per GEMM tile
+constexpr int64_t kGemmMin = 4;  // from this many activation rows on, repack and use the GEMM
+
+size_t gemm_scratch_bytes(int64_t n) { return 2 * size_t(n / QK8_0) * kRepBlock; }
+
+template <bool Q4, int RG>
+void gemm_rows(int64_t nb, const uint8_t* const* rep, const void* prep, int64_t n, int64_t mrows,
+               float* y, size_t ystride, const int* valid) {
   int64_t m = 0;
-  for (; m + kTileX <= mrows; m += kTileX) {
-    const block_q8_0* xm = x + size_t(m) * size_t(nb);
-    float* ym = y + size_t(m) * ystride;
-    int64_t r = 0;
-    for (; r + kTileW <= nrows; r += kTileW)
-      gemm_tile<Block, kTileW, kTileX>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
-    for (; r < nrows; ++r)
-      gemm_tile<Block, 1, kTileX>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
+  for (; m + kGemmRows <= mrows; m += kGemmRows) {
+    Prep xs[kGemmRows];
+    for (int i = 0; i < kGemmRows; ++i) xs[i] = prep_row(prep, n, mrows, m + i);
+    gemm_tile<RG, kGemmRows>(nb, rep, xs, y + size_t(m) * ystride, ystride, valid);
   }
   for (; m < mrows; ++m) {
-    const block_q8_0* xm = x + size_t(m) * size_t(nb);
-    float* ym = y + size_t(m) * ystride;
-    int64_t r = 0;
-    for (; r + kTileW <= nrows; r += kTileW)
-      gemm_tile<Block, kTileW, 1>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
-    for (; r < nrows; ++r) gemm_tile<Block, 1, 1>(nb, w + size_t(r) * stride, stride, xm, ym + r, ystride);
+    const Prep xs = prep_row(prep, n, mrows, m);
+    gemm_tile<RG, 1>(nb, rep, &xs, y + size_t(m) * ystride, ystride, valid);
   }
 }
 
-void gemm_q8_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
-               int64_t mrows, float* y, size_t ystride) {
-  gemm<block_q8_0>(n, w, stride, nrows, x, mrows, y, ystride);
+template <bool Q4>
+void gemm_prepped_t(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const void* prep,
+                    int64_t mrows, float* y, size_t ystride, void* scratch) {
+  const int64_t nb = n / QK8_0;
+  if (mrows < kGemmMin) {
+    for (int64_t r0 = 0; r0 < nrows; r0 += 16) {
+      const int64_t nr = nrows - r0 < 16 ? nrows - r0 : 16;
+      for (int64_t m = 0; m < mrows; ++m)
+        gemv16<Q4>(nb, w + size_t(r0) * stride, stride, nr, prep_row(prep, n, mrows, m),
+                   y + size_t(m) * ystride + size_t(r0));
+    }
+    return;
+  }
+  uint8_t* rep[2] = {static_cast<uint8_t*>(scratch), static_cast<uint8_t*>(scratch) + size_t(nb) * kRepBlock};
+  for (int64_t r0 = 0; r0 < nrows; r0 += 32) {
+    int valid[2];
+    valid[0] = int(nrows - r0 < 16 ? nrows - r0 : 16);
+    valid[1] = int(nrows - r0 - 16 < 16 ? nrows - r0 - 16 : 16);
+    repack16<Q4>(nb, w + size_t(r0) * stride, stride, valid[0], rep[0]);
+    if (valid[1] > 0) {
+      repack16<Q4>(nb, w + size_t(r0 + 16) * stride, stride, valid[1], rep[1]);
+      gemm_rows<Q4, 2>(nb, rep, prep, n, mrows, y + r0, ystride, valid);
+    } else {
+      gemm_rows<Q4, 1>(nb, rep, prep, n, mrows, y + r0, ystride, valid);
+    }
+  }
 }
 
-void gemm_q4_0(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const block_q8_0* x,
-               int64_t mrows, float* y, size_t ystride) {
-  gemm<block_q4_0>(n, w, stride, nrows, x, mrows, y, ystride);
+void gemm_prepped(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                  const void* prep, int64_t mrows, float* y, size_t ystride, void* scratch) {
+  if (wt == GgmlType::Q4_0)
+    gemm_prepped_t<true>(n, w, stride, nrows, prep, mrows, y, ystride, scratch);
+  else
+    gemm_prepped_t<false>(n, w, stride, nrows, prep, mrows, y, ystride, scratch);
 }
 
 // Plain float weight rows (f32 / f16 via F16C / bf16 via a 16-bit shift) against f32
@@ -226,9 +379,18 @@ void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
   for (; r < nrows; ++r) dot_rows_float_r<T, 1>(n, w + size_t(r) * stride, stride, x, out + r);
 }
 
-constexpr QuantKernels kKernels{quantize_q8_0,         gemm_q8_0,            gemm_q4_0,
-                                dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>,
-                                dequant_q4_K<half_to_float>, dequant_q6_K<half_to_float>};
+constexpr QuantKernels kKernels{quantize_q8_0,
+                                nullptr,  // gemm_q8_0 / gemm_q4_0: the prepared path below
+                                nullptr,
+                                dot_rows_float<float>,
+                                dot_rows_float<f16>,
+                                dot_rows_float<bf16>,
+                                dequant_q4_K<half_to_float>,
+                                dequant_q6_K<half_to_float>,
+                                prep_bytes,
+                                prep_x,
+                                gemm_scratch_bytes,
+                                gemm_prepped};
 
 }  // namespace
 

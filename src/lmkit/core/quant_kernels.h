@@ -30,6 +30,21 @@ struct QuantKernels {
   // Q4_K / Q6_K rows -> f32 (the reference loops, compiled for the ISA). x (k/256 blocks).
   void (*dequant_q4_K)(const block_q4_K* x, float* y, int64_t k);
   void (*dequant_q6_K)(const block_q6_K* x, float* y, int64_t k);
+
+  // Optional (null where an ISA has none; then gemm_q8_0 / gemm_q4_0 are used): the
+  // prepared-activation path. prep_x lays out the Q8_0 activations x (mrows rows of n/32
+  // blocks) for weights of type wt (Q8_0 or Q4_0) in `prep` (prep_bytes(n, mrows) bytes,
+  // 64-byte aligned), once per product; gemm_prepped then computes
+  // y[m * ystride + r] = dot(w row r, x row m) for r < nrows, m < mrows (w rows `stride`
+  // bytes apart), with `scratch` (gemm_scratch_bytes(n) bytes, 64-byte aligned) as its
+  // workspace. Every output is computed with the same arithmetic whatever nrows, mrows and
+  // the split of the work: per block b in order, acc = fma(float(S_b), d_w * d_x, acc),
+  // S_b the exact int32 block sum.
+  size_t (*prep_bytes)(int64_t n, int64_t mrows);
+  void (*prep_x)(GgmlType wt, int64_t n, const block_q8_0* x, int64_t mrows, void* prep);
+  size_t (*gemm_scratch_bytes)(int64_t n);
+  void (*gemm_prepped)(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                       const void* prep, int64_t mrows, float* y, size_t ystride, void* scratch);
 };
 
 const QuantKernels& quant_kernels_scalar();
