@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cli/infer_options.h"
+#include "lmkit/infer/generate.h"
 #include "lmkit/infer/score.h"
 
 namespace lmkit::cli {
@@ -32,9 +33,16 @@ Run setup(CLI::App& app) {
     LoadedModel m = load_model_args(a->m);
     const Tokenizer& tok = m.tok();
     const ScoredText s = score_text(m, a->text, engine_options(a->m, m));
+    // Each token's piece of the text in context (SentencePiece's "▁upon" after "Once" is
+    // " upon", the first piece after BOS has no space): the pieces concatenate to the text.
+    // A token ending inside a UTF-8 character contributes its bytes to the next piece.
+    TextStream stream(tok);
+    for (int32_t id : s.context_ids) stream.push(id);
     json tokens = json::array(), lps = json::array();
     for (size_t i = 0; i < s.ids.size(); ++i) {
-      tokens.push_back(tok.decode(std::span<const int32_t>(&s.ids[i], 1)));
+      std::string piece = stream.push(s.ids[i]);
+      if (i + 1 == s.ids.size()) piece += stream.flush();
+      tokens.push_back(piece);
       lps.push_back(std::isnan(s.logprobs[i]) ? json(nullptr) : json(s.logprobs[i]));
     }
     if (a->json) {

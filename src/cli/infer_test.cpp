@@ -76,6 +76,10 @@ TEST_F(InferCli, ScoreMatchesTheTeacherForcedNll) {
   EXPECT_NEAR(-sum / double(lps.size()), pc["mean_nll"].get<double>(), 1e-5);
   EXPECT_EQ(j["tokens"].size(), lps.size());
   EXPECT_EQ(j["ids"].size(), lps.size());
+  // The token pieces, in context, concatenate to the text (spaces included).
+  std::string joined;
+  for (const auto& t : j["tokens"]) joined += t.get<std::string>();
+  EXPECT_EQ(joined, pc["text"].get<std::string>());
 }
 
 TEST_F(InferCli, PerplexityChunksAndWindow) {
