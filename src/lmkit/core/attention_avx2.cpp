@@ -9,13 +9,15 @@
 #pragma GCC diagnostic pop
 
 #include "lmkit/core/attention_simd.h"
+#include "lmkit/core/simd.h"
 
 namespace lmkit::kernels::attention_isa {
 namespace {
 
-struct Avx2 {
+// The basic vector ops (load, fma, reductions, ...) are simd.h's; this adds the tile
+// sizes and the attention-specific lane, transpose and exp2 / log operations.
+struct Avx2 : simd::Avx2 {
   using R = __m256;
-  static constexpr int W = 8;
   // Tiles and register blocks (16 ymm registers: up to 12 accumulators, the loaded row
   // vectors and one broadcast).
   static constexpr int64_t kTileQ = 64, kTileK = 64;
@@ -23,28 +25,6 @@ struct Avx2 {
   static constexpr int kNvAccum = 2, kMrAccumMax = 8;
   static constexpr int mr_accum(int nv) { return nv == 1 ? 8 : 6; }
 
-  static R load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, R a) { _mm256_storeu_ps(p, a); }
-  static R set1(float a) { return _mm256_set1_ps(a); }
-  static R zero() { return _mm256_setzero_ps(); }
-  static R add(R a, R b) { return _mm256_add_ps(a, b); }
-  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
-  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-  static R div(R a, R b) { return _mm256_div_ps(a, b); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  static R max(R a, R b) { return _mm256_max_ps(a, b); }
-  static float reduce_add(R a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
-  static float reduce_max(R a) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
   // The first n lanes (0 < n < W) of p; the rest read as zero / are not written.
   static __m256i first_lanes(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
@@ -109,24 +89,9 @@ struct Avx2 {
     const R big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
     m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
     e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.f)));
-    return log_tail(_mm256_sub_ps(m, _mm256_set1_ps(1.f)), e);
+    return cephes_log_tail<Avx2>(_mm256_sub_ps(m, _mm256_set1_ps(1.f)), e);
   }
-  static R log_tail(R f, R e) {
-    const R z = _mm256_mul_ps(f, f);
-    R y = _mm256_set1_ps(7.0376836292e-2f);
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.1514610310e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.1676998740e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.2420140846e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.4249322787e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.6668057665e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.0000714765e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-2.4999993993e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(3.3333331174e-1f));
-    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);  // ln 2 = 0.693359375 - 2.12e-4
-    y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5f), y);
-    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
-  }
+
   // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
   // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), times 2^n built in the
   // exponent bits. x < -125 gives +0 (no denormals), -inf gives +0, NaN stays NaN.
@@ -138,13 +103,7 @@ struct Avx2 {
     x = _mm256_min_ps(_mm256_set1_ps(127.f), x);
     const R n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R f = _mm256_sub_ps(x, n);
-    R p = _mm256_set1_ps(1.535336188319500e-4f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.f));
+    const R p = cephes_exp2_poly<Avx2>(f);
     const __m256i e =
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);

@@ -9,13 +9,15 @@
 #pragma GCC diagnostic pop
 
 #include "lmkit/core/attention_simd.h"
+#include "lmkit/core/simd.h"
 
 namespace lmkit::kernels::attention_isa {
 namespace {
 
-struct Avx512 {
+// The basic vector ops (load, fma, reductions, ...) are simd.h's; this adds the tile
+// sizes and the attention-specific lane, transpose and exp2 / log operations.
+struct Avx512 : simd::Avx512 {
   using R = __m512;
-  static constexpr int W = 16;
   // Tiles and register blocks (32 zmm registers: up to 24 accumulators, the loaded row
   // vectors and one broadcast).
   static constexpr int64_t kTileQ = 64, kTileK = 64;
@@ -23,31 +25,6 @@ struct Avx512 {
   static constexpr int kNvAccum = 4, kMrAccumMax = 12;
   static constexpr int mr_accum(int nv) { return nv <= 2 ? 12 : nv == 3 ? 8 : 6; }
 
-  static R load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, R a) { _mm512_storeu_ps(p, a); }
-  static R set1(float a) { return _mm512_set1_ps(a); }
-  static R zero() { return _mm512_setzero_ps(); }
-  static R add(R a, R b) { return _mm512_add_ps(a, b); }
-  static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
-  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
-  static R div(R a, R b) { return _mm512_div_ps(a, b); }
-  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
-  static R max(R a, R b) { return _mm512_max_ps(a, b); }
-  // Horizontal reductions by in-register folds (a fixed order: deterministic).
-  static float reduce_add(R a) {
-    a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(1, 0, 3, 2)));
-    a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
-    a = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
-    a = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_cvtss_f32(a);
-  }
-  static float reduce_max(R a) {
-    a = _mm512_max_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(1, 0, 3, 2)));
-    a = _mm512_max_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
-    a = _mm512_max_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
-    a = _mm512_max_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_cvtss_f32(a);
-  }
   // The first n lanes (0 < n < W) of p; the rest read as zero / are not written.
   static R load_first(const float* p, int64_t n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
@@ -115,24 +92,9 @@ struct Avx512 {
     const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
     m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
     e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.f));
-    return log_tail(_mm512_sub_ps(m, _mm512_set1_ps(1.f)), e);
+    return cephes_log_tail<Avx512>(_mm512_sub_ps(m, _mm512_set1_ps(1.f)), e);
   }
-  static R log_tail(R f, R e) {
-    const R z = _mm512_mul_ps(f, f);
-    R y = _mm512_set1_ps(7.0376836292e-2f);
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.1514610310e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.1676998740e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.2420140846e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.4249322787e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.6668057665e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.0000714765e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-2.4999993993e-1f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(3.3333331174e-1f));
-    y = _mm512_mul_ps(_mm512_mul_ps(y, f), z);
-    y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);  // ln 2 = 0.693359375 - 2.12e-4
-    y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5f), y);
-    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
-  }
+
   // 2^x after Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): x = n + f,
   // |f| <= 1/2, 2^f = 1 + f P(f) with a degree-5 P (about 2 ulp), scaled by 2^n with
   // vscalefps. x < -125 gives +0 (no denormals), -inf gives +0, NaN stays NaN.
@@ -140,13 +102,7 @@ struct Avx512 {
     const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-125.f), _CMP_NLT_UQ);
     const R n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R f = _mm512_sub_ps(x, n);
-    R p = _mm512_set1_ps(1.535336188319500e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+    const R p = cephes_exp2_poly<Avx512>(f);
     return _mm512_maskz_scalef_ps(keep, p, n);
   }
 };

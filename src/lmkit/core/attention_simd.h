@@ -57,6 +57,46 @@ int64_t ceil_div(int64_t x, int64_t m) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The polynomial parts of exp2 and log, shared by every ISA (V supplies set1 / fma / mul /
+// add; the range reduction that needs exponent bits stays in each ISA's struct).
+
+// Cephes logf (S. L. Moshier, Cephes Math Library 2.x, logf.c): for x = 2^e m with m in
+// [sqrt(1/2), sqrt(2)) and f = m - 1, log x = f - f^2/2 + f^3 P(f) + e ln 2 (ln 2 in two
+// parts, 0.693359375 - 2.12194440e-4). About 1 ulp.
+template <class V>
+typename V::R cephes_log_tail(typename V::R f, typename V::R e) {
+  using R = typename V::R;
+  const R z = V::mul(f, f);
+  R y = V::set1(7.0376836292e-2f);
+  y = V::fma(y, f, V::set1(-1.1514610310e-1f));
+  y = V::fma(y, f, V::set1(1.1676998740e-1f));
+  y = V::fma(y, f, V::set1(-1.2420140846e-1f));
+  y = V::fma(y, f, V::set1(1.4249322787e-1f));
+  y = V::fma(y, f, V::set1(-1.6668057665e-1f));
+  y = V::fma(y, f, V::set1(2.0000714765e-1f));
+  y = V::fma(y, f, V::set1(-2.4999993993e-1f));
+  y = V::fma(y, f, V::set1(3.3333331174e-1f));
+  y = V::mul(V::mul(y, f), z);
+  y = V::fma(e, V::set1(-2.12194440e-4f), y);
+  y = V::fma(z, V::set1(-0.5f), y);
+  return V::fma(e, V::set1(0.693359375f), V::add(f, y));
+}
+
+// Cephes exp2f (S. L. Moshier, Cephes Math Library 2.x, exp2f.c): 2^f = 1 + f P(f) for
+// |f| <= 1/2, P of degree 5 (about 2 ulp); the caller scales by 2^n.
+template <class V>
+typename V::R cephes_exp2_poly(typename V::R f) {
+  using R = typename V::R;
+  R p = V::set1(1.535336188319500e-4f);
+  p = V::fma(p, f, V::set1(1.339887440266574e-3f));
+  p = V::fma(p, f, V::set1(9.618437357674640e-3f));
+  p = V::fma(p, f, V::set1(5.550332471162809e-2f));
+  p = V::fma(p, f, V::set1(2.402264791363012e-1f));
+  p = V::fma(p, f, V::set1(6.931472028550421e-1f));
+  return V::fma(p, f, V::set1(1.f));
+}
+
+// ---------------------------------------------------------------------------------------
 // Micro-kernels.
 
 // c[i][v*W..] = sum_d a[i*lda + d] * bt[d*ldb + v*W..]   (i < MR, v < NV, d < K)
