@@ -6,7 +6,7 @@
 # libraries get -fsanitize=fuzzer-no-link,address,undefined, the targets link
 # -fsanitize=fuzzer), seeds a scratch corpus per target under build-fuzz/fuzz/<target>/
 # (small files, or their first SEED_MAX_BYTES, from tests/fixtures and ../shared/assets when
-# present; never written into the repository), adds <target>.dict from beside the fuzzer's
+# present; never written into the repository), adds <name>_fuzz.dict from beside the fuzzer's
 # source when one exists, and runs FUZZ_JOBS targets at a time. Prints one line per target
 # (executions, coverage, corpus); exits non-zero naming the target and its crash / leak /
 # timeout file when any target finds one. A failing input replays with
