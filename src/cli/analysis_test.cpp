@@ -12,7 +12,7 @@
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/scaling.h"
 #include "lmkit/io/plot.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 using lmkit::cli_test::fresh_dir;
 using lmkit::cli_test::Result;

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "lmkit/core/test_support.h"
+
 namespace lmkit::cli_test {
 
 struct Result {
@@ -17,12 +19,7 @@ struct Result {
   std::string out, err;
 };
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using ::lmkit::test::read_file;
 
 // Runs `LMKIT_EXE args` through /bin/sh (args are shell words), stdin from `input`.
 inline Result run(const std::string& args, const std::string& input = "") {

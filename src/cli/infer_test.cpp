@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "cli/cli_test_util.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {

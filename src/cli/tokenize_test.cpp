@@ -11,7 +11,7 @@
 #include <sstream>
 #include <sys/wait.h>
 
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "lmkit/analysis/counts.h"
 #include "lmkit/analysis/presets.h"
 #include "lmkit/core/error.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 using namespace lmkit;
 using namespace lmkit::analysis;

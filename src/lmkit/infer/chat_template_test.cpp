@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {

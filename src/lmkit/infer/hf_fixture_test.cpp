@@ -16,7 +16,7 @@
 #include "lmkit/io/model_loader.h"
 #include "lmkit/io/model_writer.h"
 #include "lmkit/io/safetensors.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {

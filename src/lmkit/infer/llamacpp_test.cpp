@@ -26,7 +26,7 @@
 #include "lmkit/io/random_model.h"
 #include "lmkit/io/sha256.h"
 #include "lmkit/io/tokenizer_loader.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {

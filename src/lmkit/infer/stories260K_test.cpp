@@ -19,7 +19,7 @@
 #include "lmkit/infer/generate.h"
 #include "lmkit/io/model_loader.h"
 #include "lmkit/io/model_writer.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 #include "lmkit/io/json_file.h"
 
 namespace lmkit {

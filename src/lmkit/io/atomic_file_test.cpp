@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
@@ -16,26 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh scratch directory per test, removed afterwards.
-class AtomicFileTest : public ::testing::Test {
+class AtomicFileTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("lmkit_atomic_{}_{}", ::getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
-  }
-  static std::string slurp(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
   // Names in the scratch dir other than `keep` (leftover temporaries).
   std::vector<std::string> others(const std::string& keep) const {
     std::vector<std::string> out;
@@ -43,15 +26,14 @@ class AtomicFileTest : public ::testing::Test {
       if (e.path().filename() != keep) out.push_back(e.path().filename().string());
     return out;
   }
-  fs::path dir_;
 };
 
 TEST_F(AtomicFileTest, WritesAndReplaces) {
   std::string p = (dir_ / "a.bin").string();
   write_file_atomic(p, std::string_view("first"));
-  EXPECT_EQ(slurp(p), "first");
+  EXPECT_EQ(test::read_file(p), "first");
   write_file_atomic(p, std::string_view("second, longer"));
-  EXPECT_EQ(slurp(p), "second, longer");
+  EXPECT_EQ(test::read_file(p), "second, longer");
   EXPECT_TRUE(others("a.bin").empty());
 }
 
@@ -65,7 +47,7 @@ TEST_F(AtomicFileTest, LargeStreamedWrite) {
     s.write("tail", 4);
     EXPECT_EQ(s.written(), block.size() + 7);
   });
-  EXPECT_EQ(slurp(p), "hdr" + block + "tail");
+  EXPECT_EQ(test::read_file(p), "hdr" + block + "tail");
 }
 
 TEST_F(AtomicFileTest, ThrowingWriterLeavesOldFileIntact) {
@@ -77,7 +59,7 @@ TEST_F(AtomicFileTest, ThrowingWriterLeavesOldFileIntact) {
                                    throw Error("simulated failure mid-write");
                                  }),
                Error);
-  EXPECT_EQ(slurp(p), "old content");
+  EXPECT_EQ(test::read_file(p), "old content");
   EXPECT_TRUE(others("ckpt.bin").empty()) << "temporary file left behind";
 }
 
@@ -101,7 +83,7 @@ TEST_F(AtomicFileTest, ReadOnlyDirectoryLeavesOldFileIntact) {
                   fs::perm_options::remove);
   EXPECT_THROW(write_file_atomic(p, std::string_view("new")), Error);
   fs::permissions(dir_, fs::perms::owner_write, fs::perm_options::add);
-  EXPECT_EQ(slurp(p), "keep me");
+  EXPECT_EQ(test::read_file(p), "keep me");
 }
 
 TEST_F(AtomicFileTest, RenameFailureRemovesTemporary) {
@@ -129,14 +111,14 @@ TEST_F(AtomicFileTest, ReplaceDirCreatesAndSwaps) {
     write_file_atomic(tmp + "/model.safetensors", std::string_view("v1"));
     write_file_atomic(tmp + "/old_only.txt", std::string_view("gone later"));
   });
-  EXPECT_EQ(slurp(dir_ / "ckpt" / "model.safetensors"), "v1");
+  EXPECT_EQ(test::read_file(dir_ / "ckpt" / "model.safetensors"), "v1");
   replace_dir_atomic(d + "/", [](const std::string& tmp) {
     fs::create_directories(tmp + "/sub");
     write_file_atomic(tmp + "/model.safetensors", std::string_view("v2"));
     write_file_atomic(tmp + "/sub/x", std::string_view("y"));
   });
-  EXPECT_EQ(slurp(dir_ / "ckpt" / "model.safetensors"), "v2");
-  EXPECT_EQ(slurp(dir_ / "ckpt" / "sub" / "x"), "y");
+  EXPECT_EQ(test::read_file(dir_ / "ckpt" / "model.safetensors"), "v2");
+  EXPECT_EQ(test::read_file(dir_ / "ckpt" / "sub" / "x"), "y");
   EXPECT_FALSE(fs::exists(dir_ / "ckpt" / "old_only.txt"));
   EXPECT_TRUE(others("ckpt").empty()) << "temporary or old directory left behind";
 }
@@ -151,7 +133,7 @@ TEST_F(AtomicFileTest, ReplaceDirFailureKeepsOldDirectory) {
                                     throw Error("simulated failure while saving");
                                   }),
                Error);
-  EXPECT_EQ(slurp(dir_ / "ckpt" / "w"), "good");
+  EXPECT_EQ(test::read_file(dir_ / "ckpt" / "w"), "good");
   EXPECT_TRUE(others("ckpt").empty()) << "temporary directory left behind";
 }
 
@@ -159,7 +141,7 @@ TEST_F(AtomicFileTest, ReplaceDirRefusesToReplaceAFile) {
   std::string p = (dir_ / "plain").string();
   write_file_atomic(p, std::string_view("file"));
   EXPECT_THROW(replace_dir_atomic(p, [](const std::string&) {}), Error);
-  EXPECT_EQ(slurp(p), "file");
+  EXPECT_EQ(test::read_file(p), "file");
   EXPECT_TRUE(others("plain").empty());
 }
 

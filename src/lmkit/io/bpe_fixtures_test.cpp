@@ -13,7 +13,7 @@
 #include "lmkit/tokenizer/bpe_trainer.h"
 #include "lmkit/tokenizer/regex_split.h"
 
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {

@@ -12,31 +12,12 @@
 #include <random>
 
 #include "lmkit/core/error.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit::gguf {
 namespace {
 
 namespace fs = std::filesystem;
-
-
-
-
-std::string temp_path(const std::string& name) {
-  static int counter = 0;
-  return testing::TempDir() + "lmkit_gguf_" + std::to_string(getpid()) + "_" +
-         std::to_string(counter++) + "_" + name;
-}
-
-std::vector<uint8_t> read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_all(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
 
 // Parses `bytes`, expecting an lmkit::Error whose message names the file and contains
 // `what`.
@@ -141,7 +122,7 @@ TEST(GgufRead, TinyLlamaGgufV3) {
   EXPECT_TRUE(e.read_only());
   EXPECT_EQ(e.shape(), (Tensor::Shape{32000, 8}));
   // A view into the map, no copy: its bytes are the file's bytes at the tensor's offset.
-  std::vector<uint8_t> file = read_all(path);
+  std::vector<uint8_t> file = test::read_bytes(path);
   EXPECT_EQ(std::memcmp(e.raw(), file.data() + emb.offset, emb.bytes), 0);
   for (float v : e.to_vector()) ASSERT_TRUE(std::isfinite(v));
   Tensor norm = f.tensor("output_norm.weight");
@@ -197,7 +178,7 @@ TEST(GgufRead, MetadataOnlyOpenMatchesFullOpen) {
   }
   EXPECT_THROW(meta.tensor("token_embd.weight"), Error);
   EXPECT_THROW(meta.qtensor("token_embd.weight"), Error);
-  EXPECT_THROW(File::open_metadata(temp_path("missing.gguf")), Error);
+  EXPECT_THROW(File::open_metadata(test::temp_path("missing.gguf")), Error);
 }
 
 TEST(GgufRead, LlamaCppVocabOnlyFiles) {
@@ -243,9 +224,9 @@ TEST(GgufWrite, RewritingRealFilesIsByteIdentical) {
       else
         w.add_tensor(ti.name, f.qtensor(ti.name));
     }
-    std::string out = temp_path("rewrite.gguf");
+    std::string out = test::temp_path("rewrite.gguf");
     w.write(out, f.version());
-    EXPECT_TRUE(read_all(out) == read_all(path)) << path;
+    EXPECT_TRUE(test::read_bytes(out) == test::read_bytes(path)) << path;
     fs::remove(out);
   }
 }
@@ -309,7 +290,7 @@ TEST(GgufWrite, RoundTripsEveryValueTypeAndTensorType) {
     QTensor q8 = quantize(a, GgmlType::Q8_0), q4 = quantize(a, GgmlType::Q4_0);
     w.add_tensor("a.q8_0", q8);
     w.add_tensor("a.q4_0", q4);
-    std::string path = temp_path("roundtrip.gguf");
+    std::string path = test::temp_path("roundtrip.gguf");
     w.write(path, version);
 
     File f = File::open(path);
@@ -372,18 +353,18 @@ TEST(GgufWrite, RejectsBadInput) {
   EXPECT_THROW(Value::array_raw(ValueType::Bool, 1, {2}), Error);
   EXPECT_THROW(Value::array_raw(ValueType::U32, 2, {1, 2, 3}), Error);
   w.metadata().set("general.alignment", Value::u32(64));  // disagrees with the writer (32)
-  EXPECT_THROW(w.write(temp_path("x.gguf")), Error);
+  EXPECT_THROW(w.write(test::temp_path("x.gguf")), Error);
   w.metadata().set("general.alignment", Value::u32(32));
   EXPECT_THROW(w.write("/nonexistent-dir/x.gguf"), Error);
-  std::string ok = temp_path("ok.gguf");
+  std::string ok = test::temp_path("ok.gguf");
   w.write(ok);
   EXPECT_EQ(File::open(ok).tensor("x").numel(), 4);
   fs::remove(ok);
 }
 
 TEST(GgufWrite, ReplacesAnExistingFileAtomically) {
-  std::string path = temp_path("replace.gguf");
-  write_all(path, {1, 2, 3});
+  std::string path = test::temp_path("replace.gguf");
+  test::write_bytes(path, {1, 2, 3});
   Writer w;
   w.metadata().set("general.architecture", Value::string("llama"));
   w.write(path);
@@ -507,9 +488,9 @@ std::vector<uint8_t> sample_file() {
   w.add_tensor("a", a);
   w.add_tensor("b", quantize(a, GgmlType::Q8_0));
   w.add_tensor("c", a.to(DType::F16));
-  std::string path = temp_path("sample.gguf");
+  std::string path = test::temp_path("sample.gguf");
   w.write(path);
-  std::vector<uint8_t> b = read_all(path);
+  std::vector<uint8_t> b = test::read_bytes(path);
   fs::remove(path);
   return b;
 }
@@ -536,9 +517,9 @@ TEST(GgufMalformed, EveryTruncationIsRejectedOrHarmless) {
     EXPECT_EQ(ok, n >= data_end) << "truncated to " << n << " of " << full.size();
   }
   // The file reader (open_metadata) on truncated files on disk.
-  std::string path = temp_path("cut.gguf");
+  std::string path = test::temp_path("cut.gguf");
   for (size_t n = 0; n < full.size(); n += 37) {
-    write_all(path, std::vector<uint8_t>(full.begin(), full.begin() + ptrdiff_t(n)));
+    test::write_bytes(path, std::vector<uint8_t>(full.begin(), full.begin() + ptrdiff_t(n)));
     bool ok = true;
     try {
       File::open_metadata(path);

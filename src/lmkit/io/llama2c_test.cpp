@@ -13,29 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "lmkit/core/error.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit::llama2c {
 namespace {
 
 namespace fs = std::filesystem;
-
-
-std::string temp_path(const std::string& name) {
-  static int counter = 0;
-  return testing::TempDir() + "lmkit_l2c_" + std::to_string(getpid()) + "_" +
-         std::to_string(counter++) + "_" + name;
-}
-
-std::vector<uint8_t> read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_all(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
 
 std::vector<float> floats_at(const std::vector<uint8_t>& file, size_t offset, size_t n) {
   std::vector<float> v(n);
@@ -44,8 +27,8 @@ std::vector<float> floats_at(const std::vector<uint8_t>& file, size_t offset, si
 }
 
 void expect_error(const std::vector<uint8_t>& bytes, const std::string& what) {
-  std::string path = temp_path("bad.bin");
-  write_all(path, bytes);
+  std::string path = test::temp_path("bad.bin");
+  test::write_bytes(path, bytes);
   try {
     Checkpoint::open(path);
     ADD_FAILURE() << "opened, but expected an error containing '" << what << "'";
@@ -216,8 +199,8 @@ TEST(Llama2c, ReadsEveryVersionOfSyntheticCheckpoints) {
   for (bool shared : {true, false}) {
     Model m = make_model(shared, shared ? 1 : 2);
     for (int version : {0, 1, 2}) {
-      std::string path = temp_path("model.bin");
-      write_all(path, version == 0 ? write_v0(m) : version == 1 ? write_v1(m) : write_v2(m, 8));
+      std::string path = test::temp_path("model.bin");
+      test::write_bytes(path, version == 0 ? write_v0(m) : version == 1 ? write_v1(m) : write_v2(m, 8));
       Checkpoint c = Checkpoint::open(path);
       SCOPED_TRACE("version " + std::to_string(version) + (shared ? " shared" : " unshared"));
       EXPECT_EQ(c.version(), version);
@@ -279,7 +262,7 @@ TEST(Llama2c, Stories260KFp32) {
   EXPECT_FALSE(c.has("lm_head.weight"));
 
   // Views into the map at run.c's offsets.
-  std::vector<uint8_t> file = read_all(path);
+  std::vector<uint8_t> file = test::read_bytes(path);
   const Tensor& emb = c.tensor("embed.weight");
   EXPECT_TRUE(emb.read_only());
   EXPECT_EQ(emb.shape(), (Tensor::Shape{512, 64}));
@@ -312,7 +295,7 @@ TEST(Llama2c, PermutedQueryKeyRowsPreserveRopeAttentionScores) {
   const std::string path = test::asset("models/stories260K.bin");
   LMKIT_SKIP_IF_ABSENT(path);
   Checkpoint c = Checkpoint::open(path);
-  std::vector<uint8_t> file = read_all(path);
+  std::vector<uint8_t> file = test::read_bytes(path);
   const int64_t C = 64, hs = 8, NH = 8, NKV = 4;
   const size_t wq_off = 28 + 4 * (512 * 64 + 5 * 64), wk_off = wq_off + 4 * 5 * 64 * 64;
   std::vector<float> wq = floats_at(file, wq_off, 64 * 64), wk = floats_at(file, wk_off, 32 * 64);
@@ -443,10 +426,10 @@ TEST(Llama2c, RejectsMalformedFiles) {
 TEST(Llama2c, EveryTruncationAndHeaderCorruptionIsRejectedOrHarmless) {
   Model m = make_model(false, 4);
   for (const std::vector<uint8_t>& full : {write_v0(m), write_v1(m), write_v2(m, 4)}) {
-    std::string path = temp_path("cut.bin");
+    std::string path = test::temp_path("cut.bin");
     // The header region densely, the weights sparsely (each truncation is a file on disk).
     for (size_t n = 0; n < full.size(); n += n < 300 ? 7 : full.size() / 40) {
-      write_all(path, std::vector<uint8_t>(full.begin(), full.begin() + ptrdiff_t(n)));
+      test::write_bytes(path, std::vector<uint8_t>(full.begin(), full.begin() + ptrdiff_t(n)));
       EXPECT_THROW(Checkpoint::open(path), Error) << n;
     }
     std::mt19937 rng(9);
@@ -454,7 +437,7 @@ TEST(Llama2c, EveryTruncationAndHeaderCorruptionIsRejectedOrHarmless) {
     for (int iter = 0; iter < 150; ++iter) {
       std::vector<uint8_t> b = full;
       b[rng() % header] = uint8_t(rng());
-      write_all(path, b);
+      test::write_bytes(path, b);
       try {
         Checkpoint c = Checkpoint::open(path);
         for (const std::string& name : c.names()) (void)c.weight_f32(name);

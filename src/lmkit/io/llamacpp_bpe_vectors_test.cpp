@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "lmkit/io/tokenizer_loader.h"
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {

@@ -17,32 +17,15 @@
 #include "lmkit/io/atomic_file.h"
 #include "lmkit/model/config.h"
 #include "lmkit/model/decoder.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
 
 namespace fs = std::filesystem;
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("lmkit_st_{}_{}", ::getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  static std::string slurp(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
   // A file image: 8-byte little-endian header length, `header`, `data`.
   static std::string image(const std::string& header, const std::string& data) {
     std::string out(8, '\0');
@@ -50,14 +33,10 @@ class SafetensorsTest : public ::testing::Test {
     for (int i = 0; i < 8; ++i) out[i] = char(n >> (8 * i));
     return out + header + data;
   }
-  std::string write_raw(const std::string& name, const std::string& bytes) const {
-    std::string p = path(name);
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-    return p;
-  }
+
   // Expects open() to throw lmkit::Error whose message contains every one of `needles`.
   void expect_open_error(const std::string& bytes, std::vector<std::string> needles) {
-    std::string p = write_raw("bad.safetensors", bytes);
+    std::string p = write("bad.safetensors", bytes);
     try {
       SafetensorsFile::open(p);
       ADD_FAILURE() << "expected lmkit::Error for file bytes " << testing::PrintToString(bytes);
@@ -73,7 +52,6 @@ class SafetensorsTest : public ::testing::Test {
     for (float f : v) std::memcpy(&out[4 * i++], &f, 4);
     return out;
   }
-  fs::path dir_;
 };
 
 Tensor iota_tensor(const Tensor::Shape& shape, DType dtype, float scale = 1.0f) {
@@ -144,7 +122,7 @@ TEST_F(SafetensorsTest, RoundTripAllDtypesShapesAndMetadata) {
   EXPECT_EQ(f.get("scalar").ndim(), 0);
   EXPECT_EQ(f.get("scalar").to_vector(), std::vector<float>{42.5f});
   // Data start is 8-aligned (header padded with spaces).
-  std::string bytes = slurp(p);
+  std::string bytes = test::read_file(p);
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   EXPECT_EQ(n % 8, 0u);
@@ -159,17 +137,17 @@ TEST_F(SafetensorsTest, ByteExactAgainstReferenceLayout) {
   write_safetensors(p, std::vector<std::pair<std::string, Tensor>>{{"attn.0", t}});
   std::string header = R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
   ASSERT_EQ(header.size(), 64u);  // a multiple of 8: no padding
-  EXPECT_EQ(slurp(p), image(header, f32_bytes({0, 1, 2, 3, 4, 5})));
+  EXPECT_EQ(test::read_file(p), image(header, f32_bytes({0, 1, 2, 3, 4, 5})));
 
   write_safetensors(
       p, std::vector<std::pair<std::string, Tensor>>{{"attn0", t.reshape({1, 1, 2, 3})}});
   header = R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})";
-  EXPECT_EQ(slurp(p), image(header + std::string(7, ' '), f32_bytes({0, 1, 2, 3, 4, 5})));
+  EXPECT_EQ(test::read_file(p), image(header + std::string(7, ' '), f32_bytes({0, 1, 2, 3, 4, 5})));
 
   write_safetensors(p, {}, {{"framework", "pt"}});
-  EXPECT_EQ(slurp(p), image(R"({"__metadata__":{"framework":"pt"}})" + std::string(5, ' '), ""));
+  EXPECT_EQ(test::read_file(p), image(R"({"__metadata__":{"framework":"pt"}})" + std::string(5, ' '), ""));
   write_safetensors(p, {});
-  EXPECT_EQ(slurp(p), image("{}" + std::string(6, ' '), ""));
+  EXPECT_EQ(test::read_file(p), image("{}" + std::string(6, ' '), ""));
   EXPECT_TRUE(SafetensorsFile::open(p).names().empty());
 }
 
@@ -181,7 +159,7 @@ TEST_F(SafetensorsTest, ReadsHandBuiltFileInAnyHeaderOrder) {
   std::string data = f32_bytes({1.5f, -2.0f});
   int32_t ints[2] = {7, -9};
   data.append(reinterpret_cast<char*>(ints), 8);
-  std::string p = write_raw("h.safetensors", image(h + "   ", data));
+  std::string p = write("h.safetensors", image(h + "   ", data));
   SafetensorsFile f = SafetensorsFile::open(p);
   EXPECT_EQ(f.names(), (std::vector<std::string>{"b", "a"}));
   EXPECT_EQ(f.get("a").to_vector(), (std::vector<float>{1.5f, -2.0f}));
@@ -214,7 +192,7 @@ TEST_F(SafetensorsTest, ConvertsOtherDtypesOnRequest) {
                   R"("e5":{"dtype":"F8_E5M2","shape":[2],"data_offsets":[60,62]},)"
                   R"("m":{"dtype":"BOOL","shape":[3],"data_offsets":[62,65]}})";
   h.append((8 - h.size() % 8) % 8, ' ');
-  std::string p = write_raw("c.safetensors", image(h, data));
+  std::string p = write("c.safetensors", image(h, data));
   SafetensorsFile f = SafetensorsFile::open(p);
 
   try {
@@ -249,13 +227,13 @@ TEST_F(SafetensorsTest, EveryTruncationIsAnError) {
                                                     {"b", iota_tensor({3}, DType::BF16)}};
   std::string p = path("full.safetensors");
   write_safetensors(p, ts, {{"k", "v"}});
-  std::string full = slurp(p);
+  std::string full = test::read_file(p);
   for (size_t len = 0; len < full.size(); ++len) {
-    std::string q = write_raw("cut.safetensors", full.substr(0, len));
+    std::string q = write("cut.safetensors", full.substr(0, len));
     EXPECT_THROW(SafetensorsFile::open(q), Error) << "truncated to " << len << " bytes";
   }
   // Trailing garbage is an error too (the buffer must be exactly covered).
-  std::string q = write_raw("long.safetensors", full + "x");
+  std::string q = write("long.safetensors", full + "x");
   EXPECT_THROW(SafetensorsFile::open(q), Error);
 }
 
@@ -264,7 +242,7 @@ TEST_F(SafetensorsTest, CorruptHeaderBytesNeverCrash) {
                                                     {"x", iota_tensor({5}, DType::U8)}};
   std::string p = path("full.safetensors");
   write_safetensors(p, ts, {{"k", "v"}});
-  std::string full = slurp(p);
+  std::string full = test::read_file(p);
   uint64_t n = 0;
   std::memcpy(&n, full.data(), 8);
   const char repl[] = {'\0', '"', '{', '}', '[', ']', ',', ':', '9', '-', ' ', '\xff', 'e', '\\'};
@@ -274,7 +252,7 @@ TEST_F(SafetensorsTest, CorruptHeaderBytesNeverCrash) {
       if (full[i] == c) continue;
       std::string bad = full;
       bad[i] = c;
-      std::string q = write_raw("c.safetensors", bad);
+      std::string q = write("c.safetensors", bad);
       try {
         SafetensorsFile f = SafetensorsFile::open(q);
         // A mutation that still parses must describe a consistent file.
@@ -359,7 +337,7 @@ TEST_F(SafetensorsTest, MalformedHeadersGiveClearErrors) {
 
 TEST_F(SafetensorsTest, MissingTensorAndTooManyDims) {
   std::string h = R"({"t":{"dtype":"U8","shape":[1,1,1,1,1,1,1],"data_offsets":[0,1]}})";
-  std::string p = write_raw("d.safetensors", image(h, "z"));
+  std::string p = write("d.safetensors", image(h, "z"));
   SafetensorsFile f = SafetensorsFile::open(p);
   EXPECT_THROW(f.get("t"), Error);
   try {

@@ -10,36 +10,15 @@
 
 #include "lmkit/core/error.h"
 #include "lmkit/tokenizer/tokenizer.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TokenDataTest : public ::testing::Test {
+class TokenDataTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("lmkit_tok_{}_{}", ::getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    std::string p = (dir_ / name).string();
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-    return p;
-  }
-  static std::string slurp(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
   // An llm.c file image built by hand (dev/data/data_common.py layout).
   static std::string llmc_image(int32_t magic, int32_t version, int32_t count,
                                 const std::string& payload) {
@@ -70,14 +49,13 @@ class TokenDataTest : public ::testing::Test {
       EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     }
   }
-  fs::path dir_;
 };
 
 TEST_F(TokenDataTest, LlmcRoundTripU16AndExactBytes) {
   std::vector<int32_t> ids = {50256, 0, 1, 65535, 42, 7};
   std::string p = (dir_ / "train.bin").string();
   write_llmc_tokens(p, ids);
-  EXPECT_EQ(slurp(p), llmc_image(20240520, 1, 6, u16_bytes({50256, 0, 1, 65535, 42, 7})));
+  EXPECT_EQ(test::read_file(p), llmc_image(20240520, 1, 6, u16_bytes({50256, 0, 1, 65535, 42, 7})));
   TokenData t = TokenData::open(p);
   EXPECT_EQ(t.format(), TokenFormat::LlmC);
   ASSERT_EQ(t.size(), ids.size());
@@ -97,7 +75,7 @@ TEST_F(TokenDataTest, LlmcRoundTripU32) {
   std::vector<int32_t> ids = {128000, 5, 70000, 2147483647};
   std::string p = (dir_ / "llama.dat").string();
   write_llmc_tokens(p, ids);
-  std::string bytes = slurp(p);
+  std::string bytes = test::read_file(p);
   EXPECT_EQ(bytes.size(), 1024u + 16u);
   int32_t h[3];
   std::memcpy(h, bytes.data(), 12);
@@ -108,7 +86,7 @@ TEST_F(TokenDataTest, LlmcRoundTripU32) {
   EXPECT_EQ(all(t), ids);
   EXPECT_EQ(t.max_id(), 2147483647);
   write_llmc_tokens(p, std::vector<int32_t>{1, 2}, /*force_u32=*/true);
-  EXPECT_EQ(slurp(p).size(), 1024u + 8u);
+  EXPECT_EQ(test::read_file(p).size(), 1024u + 8u);
   EXPECT_EQ(all(TokenData::open(p)), (std::vector<int32_t>{1, 2}));
   EXPECT_THROW(write_llmc_tokens(p, std::vector<int32_t>{1, -2}), Error);
 }

@@ -14,7 +14,7 @@
 #include "lmkit/io/tiktoken_file.h"
 #include "lmkit/tokenizer/hf_tokenizer.h"
 
-#include "lmkit/core/test_assets.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
