@@ -64,6 +64,10 @@ seed_sources() {
     lmkit_io_safetensors_fuzz) echo "$f/infer/hf/*/*.safetensors $f/model/*.safetensors" ;;
     lmkit_io_sentencepiece_model_fuzz) echo "$f/tokenizer/*.model $a/tokenizers/llama2-sp/tokenizer.model" ;;
     lmkit_io_tiktoken_file_fuzz) echo "$a/tokenizers/tiktoken/r50k_base.tiktoken $a/tokenizers/tiktoken/cl100k_base.tiktoken" ;;
+    lmkit_io_tokenizer_loader_fuzz)  # one small file (or the head of one) per format
+      echo "$f/tokenizer/bpe_trained/tokenizer.json $f/tokenizer/spm_char.model $a/models/tok512.bin" \
+        "$a/tokenizers/tiktoken/r50k_base.tiktoken $a/tokenizers/bert-base-uncased/vocab.txt" \
+        "$a/tokenizers/qwen2.5-derived/merges.txt $a/tokenizers/gpt2/encoder.json $a/models/llama-2-tiny-random.gguf" ;;
     lmkit_tokenizer_bpe_encode_fuzz | lmkit_tokenizer_sentencepiece_fuzz)
       echo "$f/tokenizer/bpe_stress.txt $f/tokenizer/spm_stress.txt $a/tokenizers/llamacpp-vocab/ggml-vocab-llama-bpe.gguf.inp" ;;
   esac

@@ -13,11 +13,23 @@
 #include "lmkit/core/error.h"
 #include "lmkit/io/llama2c.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = [] {
+namespace {
+
+// The private input file, named once per process and removed at exit.
+struct InputFile {
+  std::string path;
+  InputFile() {
     const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    return std::string(dir) + "/lmkit_llama2c_fuzz_" + std::to_string(getpid()) + ".bin";
-  }();
+    path = std::string(dir) + "/lmkit_llama2c_fuzz_" + std::to_string(getpid()) + ".bin";
+  }
+  ~InputFile() { std::remove(path.c_str()); }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const InputFile input;
+  const std::string& path = input.path;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   const bool ok = std::fwrite(data, 1, size, f) == size;
@@ -30,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       lmkit::Tensor t = c.weight_f32(name);
       for (float v : t.to_vector()) sink += double(v);
     }
-    if (sink == 1.2345) std::remove(path.c_str());  // keeps the walk from being optimised away
+    if (sink == 1.2345) std::fputs("", stderr);  // keeps the walk from being optimised away
   } catch (const lmkit::Error&) {
   }
   return 0;
