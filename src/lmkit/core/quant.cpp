@@ -455,12 +455,13 @@ constexpr size_t kTileBytes = 256 * 1024;
 constexpr int64_t kRowBlock = 64;
 }  // namespace
 
-void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
+void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M, Isa isa) {
   w.validate();
   check(ggml_type_dequantizable(w.type), "matmul_q: weights of type {} are not supported",
         ggml_type_name(w.type));
   check(M >= 0, "matmul_q: negative row count {}", M);
   const int64_t N = w.rows(), K = w.cols();
+  check(ldy >= N, "matmul_q: output row stride {} is below the {} outputs per row", ldy, N);
   if (M == 0 || N == 0) return;
   const quant_detail::QuantKernels& kr = kernels_for(isa);
   const size_t rb = w.row_bytes();
@@ -470,19 +471,23 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
   if (w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) {
     // Activations to Q8_0, one row of K/32 blocks per row of x (llama.cpp's vec_dot_type).
     const int64_t nbk = K / QK8_0;
-    std::vector<block_q8_0> xq(size_t(M * nbk));
+    // (thread_local: the buffers are named through plain pointers inside the pool's lambdas,
+    // where the name would mean the worker's own instance.)
+    thread_local std::vector<block_q8_0> xq_buf;
+    if (xq_buf.size() < size_t(M * nbk)) xq_buf.resize(size_t(M * nbk));
+    block_q8_0* xq = xq_buf.data();
     pool.parallel_for(size_t(M), [&](size_t b, size_t e) {
-      for (size_t m = b; m < e; ++m) kr.quantize_q8_0(x + m * size_t(K), xq.data() + m * size_t(nbk), K);
+      for (size_t m = b; m < e; ++m) kr.quantize_q8_0(x + m * size_t(K), xq + m * size_t(nbk), K);
     });
     if (kr.gemm_prepped) {
       // The prepared path tiles and repacks the weights itself (quant_kernels.h): one call
       // per thread over its rows and all activation rows.
       thread_local std::vector<uint8_t> prep;
       void* p = aligned_scratch(prep, kr.prep_bytes(K, M));
-      kr.prep_x(w.type, K, xq.data(), M, p);
+      kr.prep_x(w.type, K, xq, M, p);
       pool.parallel_for(size_t(N), [&](size_t b, size_t e) {
         thread_local std::vector<uint8_t> scratch;
-        kr.gemm_prepped(w.type, K, w.row(int64_t(b)), rb, int64_t(e - b), p, M, y + b, size_t(N),
+        kr.gemm_prepped(w.type, K, w.row(int64_t(b)), rb, int64_t(e - b), p, M, y + b, size_t(ldy),
                         aligned_scratch(scratch, kr.gemm_scratch_bytes(K)));
       });
       return;
@@ -494,8 +499,8 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
         const int64_t mt = std::min<int64_t>(kRowBlock, M - m0);
         for (size_t n0 = b; n0 < e; n0 += size_t(tile)) {
           const int64_t nt = std::min<int64_t>(tile, int64_t(e - n0));
-          gemm(K, w.row(int64_t(n0)), rb, nt, xq.data() + size_t(m0 * nbk), mt,
-               y + size_t(m0) * size_t(N) + n0, size_t(N));
+          gemm(K, w.row(int64_t(n0)), rb, nt, xq + size_t(m0 * nbk), mt,
+               y + size_t(m0) * size_t(ldy) + n0, size_t(ldy));
         }
       }
     });
@@ -512,7 +517,7 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
         const int64_t nt = std::min<int64_t>(tile, int64_t(e - n0));
         for (int64_t m = 0; m < M; ++m)
           dot_rows(K, w.row(int64_t(n0)), rb, nt, x + size_t(m) * size_t(K),
-                   y + size_t(m) * size_t(N) + n0);
+                   y + size_t(m) * size_t(ldy) + n0);
       }
     });
     return;
@@ -532,9 +537,17 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
       }
       for (int64_t m = 0; m < M; ++m)
         kr.dot_rows_f32(K, reinterpret_cast<const uint8_t*>(wf.data()), size_t(K) * 4, nt,
-                        x + size_t(m) * size_t(K), y + size_t(m) * size_t(N) + n0);
+                        x + size_t(m) * size_t(K), y + size_t(m) * size_t(ldy) + n0);
     }
   });
+}
+
+void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
+  matmul_q(y, w.rows(), x, w, M, isa);
+}
+
+void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M) {
+  matmul_q(y, ldy, x, w, M, active_isa());
 }
 
 void matmul_q(float* y, const float* x, const QTensor& w, int64_t M) {

@@ -153,5 +153,8 @@ void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t k, Isa isa);
 void matmul_q(float* y, const float* x, const QTensor& w, int64_t M);
 // The same on a chosen ISA, for tests.
 void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa);
+// The same with output rows ldy >= N floats apart: y[m * ldy + n].
+void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M);
+void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M, Isa isa);
 
 }  // namespace lmkit

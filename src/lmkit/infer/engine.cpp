@@ -93,8 +93,10 @@ struct Engine::Impl {
   // RoPE cos/sin (ctx, 2, hs/2), as core/kernels.cpp rope_cos_sin computes them.
   std::vector<float> cos_sin;
   bool interleaved = false;
-  // Scratch for a batch of N tokens.
-  std::vector<float> x, xn, q, k, v, att, h1, h2, h3;
+  // Scratch for a batch of N tokens; xn_t: per pool thread, normalised activations (N + R, C)
+  // (R: the rows that want logits).
+  std::vector<float> x, q, k, v, att, h1, h2;
+  std::vector<std::vector<float>> xn_t;
   std::vector<float> embrow;
   bool single_thread = false;  // tiny models: one thread beats waking the pool
   bool runq = false;           // llama2.c int8: runq.c's forward (Engine::forward_runq)
@@ -298,20 +300,30 @@ std::pair<int64_t, int64_t> split_range(int64_t n, int tid, int nt, int64_t alig
   return {b, e};
 }
 
-// Rows [r0, r1) of y (M, N) = x (M, K) @ w^T (+ bias (N)), w (N, K) of any supported
-// storage, on the calling thread (inside a pool job the core kernels run serially).
-void linear_rows(float* y, const float* x, const Weight& w, const std::vector<float>& bias,
-                 int64_t M, int64_t r0, int64_t r1) {
+// Columns [r0, r1) of out = x (M, K) @ w^T + bias (N), w (N, K) of any supported storage,
+// on the calling thread (inside a pool job the core kernels run serially): stored into
+// y[m * ldy + j], or with `add` added to it (y += out, the residual connection; out is
+// complete, bias included, before the add).
+void linear_rows(float* y, int64_t ldy, const float* x, const Weight& w,
+                 const std::vector<float>& bias, int64_t M, int64_t r0, int64_t r1, bool add) {
   if (r1 <= r0 || M == 0) return;
-  const int64_t N = w.rows(), K = w.cols(), n = r1 - r0;
+  const int64_t K = w.cols(), n = r1 - r0;
+  float* out = y + r0;
+  int64_t ldo = ldy;
+  thread_local std::vector<float> tmp;
+  if (add) {
+    if (tmp.size() < size_t(M * n)) tmp.resize(size_t(M * n));
+    out = tmp.data();
+    ldo = n;
+  }
   if (w.q.type == GgmlType::F32) {
     const float* wr = reinterpret_cast<const float*>(w.q.data) + r0 * K;
     // Few activation rows (decode): stream each weight row once; else OpenBLAS's GEMM (which
     // packs the weight panel first, a second pass over memory that only pays off for many rows).
     if (M <= 8)
-      infer_kernels::gemv_f32(y + r0, N, x, M, wr, K, n);
+      infer_kernels::gemv_f32(out, ldo, x, M, wr, K, n);
     else
-      sgemm_serial(false, true, M, n, K, 1.0f, x, K, wr, K, 0.0f, y + r0, N);
+      sgemm_serial(false, true, M, n, K, 1.0f, x, K, wr, K, 0.0f, out, ldo);
   } else {
     const float* xin = x;
     if (w.q.type == GgmlType::F16 || w.q.type == GgmlType::BF16) {
@@ -329,19 +341,17 @@ void linear_rows(float* y, const float* x, const Weight& w, const std::vector<fl
     part.shape[0] = n;
     part.data = w.q.row(r0);
     part.bytes = w.q.row_bytes() * size_t(n);
-    if (M == 1) {
-      matmul_q(y + r0, xin, part, 1);
-    } else {
-      thread_local std::vector<float> tmp;
-      if (tmp.size() < size_t(M * n)) tmp.resize(size_t(M * n));
-      matmul_q(tmp.data(), xin, part, M);
-      for (int64_t m = 0; m < M; ++m)
-        std::memcpy(y + m * N + r0, tmp.data() + m * n, size_t(n) * sizeof(float));
+    matmul_q(out, ldo, xin, part, M);
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    float* o = out + m * ldo;
+    if (!bias.empty())
+      for (int64_t j = 0; j < n; ++j) o[j] += bias[size_t(r0 + j)];
+    if (add) {
+      float* ym = y + m * ldy + r0;
+      for (int64_t j = 0; j < n; ++j) ym[j] += o[j];
     }
   }
-  if (!bias.empty())
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t j = r0; j < r1; ++j) y[m * N + j] += bias[size_t(j)];
 }
 
 void norm(const ModelConfig& c, float* out, const float* x, const std::vector<float>& w,
@@ -482,14 +492,12 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
     if (v.size() < size_t(n)) v.resize(size_t(n));
   };
   grow(I.x, N * C);
-  grow(I.xn, N * C);
   grow(I.q, N * qd);
   grow(I.k, N * kvd);
   grow(I.v, N * kvd);
   grow(I.att, N * qd);
-  grow(I.h1, N * H);
+  if (c.mlp == MlpKind::SwiGlu) grow(I.h1, N * H);
   grow(I.h2, N * H);
-  grow(I.h3, N * H);
 
   // Positions: each token takes the next position of its sequence.
   std::vector<int64_t> pos(static_cast<size_t>(N));
@@ -544,121 +552,137 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
       }
   }
 
-  // The whole pass is one job on the thread pool: every thread takes its share of each
-  // stage (rows of a weight, tokens, heads) and the stages are separated by a
-  // barrier (futex, no spinning), so a token costs one wake-up of the pool instead of one per
-  // kernel.
+  // Attention work units: (sequence of the batch, KV head). tok_order lists the batch's
+  // token indices grouped by sequence (batch order within one), seq_first[g] where group g
+  // starts.
+  std::vector<int64_t> tok_order, seq_first;
+  {
+    std::vector<int64_t> count(I.seqs.size(), 0), first(I.seqs.size(), -1);
+    for (const BatchToken& b : batch) ++count[size_t(b.seq)];
+    for (const BatchToken& b : batch)
+      if (first[size_t(b.seq)] < 0) {
+        first[size_t(b.seq)] = int64_t(tok_order.size());
+        seq_first.push_back(first[size_t(b.seq)]);
+        tok_order.resize(tok_order.size() + size_t(count[size_t(b.seq)]));
+      }
+    seq_first.push_back(N);
+    std::vector<int64_t> fill = first;
+    for (int64_t i = 0; i < N; ++i) tok_order[size_t(fill[size_t(batch[size_t(i)].seq)]++)] = i;
+  }
+  const int64_t n_units = (int64_t(seq_first.size()) - 1) * NKV;
+
+  // The whole pass is one job on the thread pool. Stages, split over the threads and
+  // separated by a barrier (futex, no spinning), so a token costs one wake-up of the pool:
+  //   1. norm (every thread, all tokens, into its own buffer), then its rows of q, k, v;
+  //   2. per (sequence, KV head): q/k norms, RoPE, cache append, attention of that head group;
+  //   3. its rows of the output projection, added to the residual stream x;
+  //   4. norm (own buffer), its rows of up (and gate) and the activation of those columns;
+  //   5. its rows of down, added to x.
+  // Each thread writes only its own columns of x, so the residual adds need no extra stage.
+  const int nt_job = I.single_thread ? 1 : thread_pool().size();
+  if (I.xn_t.size() < size_t(nt_job)) I.xn_t.resize(size_t(nt_job));
+  for (int t = 0; t < nt_job; ++t) grow(I.xn_t[size_t(t)], (N + R) * C);
   const float scale = 1.0f / std::sqrt(float(hs));
-  Barrier barrier(I.single_thread ? 1 : thread_pool().size());
+  Barrier barrier(nt_job);
   auto body = [&](int tid, int nt) {
     auto sync = [&] { barrier.wait(); };
-    const auto [t0, t1] = split_range(N, tid, nt, 1);  // this thread's tokens
-    auto matmul = [&](float* y, const float* x, const Weight& w, const std::vector<float>& bias) {
+    float* xn = I.xn_t[size_t(tid)].data();  // (N, C) this thread's normalised activations
+    auto matmul = [&](float* y, int64_t ldy, const float* x, const Weight& w,
+                      const std::vector<float>& bias, bool add) {
       const auto [r0, r1] = split_range(w.rows(), tid, nt, 16);
-      linear_rows(y, x, w, bias, N, r0, r1);
+      linear_rows(y, ldy, x, w, bias, N, r0, r1, add);
     };
-    auto norm_rows = [&](float* out, const float* x, const std::vector<float>& w,
-                         const std::vector<float>& b) {
-      if (t1 > t0) norm(c, out + t0 * C, x + t0 * C, w, b, t1 - t0);
-    };
-    norm_rows(I.xn.data(), I.x.data(), I.layers[0].attn_norm_w, I.layers[0].attn_norm_b);
+    const auto [u0, u1] = split_range(n_units, tid, nt, 1);
+    const auto [h0, h1] = split_range(H, tid, nt, 16);
+    const int64_t group = NH / NKV;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const Impl::Layer& ly = I.layers[size_t(l)];
+      norm(c, xn, I.x.data(), ly.attn_norm_w, ly.attn_norm_b, N);
+      matmul(I.q.data(), qd, xn, *ly.q, ly.q_b, false);
+      matmul(I.k.data(), kvd, xn, *ly.k, ly.k_b, false);
+      matmul(I.v.data(), kvd, xn, *ly.v, ly.v_b, false);
       sync();
-      matmul(I.q.data(), I.xn.data(), *ly.q, ly.q_b);
-      matmul(I.k.data(), I.xn.data(), *ly.k, ly.k_b);
-      matmul(I.v.data(), I.xn.data(), *ly.v, ly.v_b);
-      sync();
-      for (int64_t i = t0; i < t1; ++i) {
-        float* qi = I.q.data() + i * qd;
-        float* ki = I.k.data() + i * kvd;
-        if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, before RoPE
-          kernels::rmsnorm_forward(qi, nullptr, qi, ly.q_norm.data(), NH, hs, float(c.norm_eps));
-          kernels::rmsnorm_forward(ki, nullptr, ki, ly.k_norm.data(), NKV, hs, float(c.norm_eps));
-        }
-        if (c.pos == PosKind::Rope) {
-          const float* cs = I.cos_sin.data() + pos[size_t(i)] * hs;
-          infer_kernels::rope(qi, NH, hs, cs, I.interleaved);
-          infer_kernels::rope(ki, NKV, hs, cs, I.interleaved);
-        }
-        // Append k, v to the sequence's cache.
-        Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
-        uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride;
+      const bool capture = capture_layer_ == l;
+      thread_local std::vector<float> scores;
+      if (scores.size() < size_t(ctx_)) scores.resize(size_t(ctx_));
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t g = u / NKV, kh = u % NKV, t_begin = seq_first[size_t(g)],
+                      t_end = seq_first[size_t(g) + 1];
+        Impl::Sequence& s = I.seqs[size_t(batch[size_t(tok_order[size_t(t_begin)])].seq)];
+        uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride +
+                         size_t(kh) * size_t(ctx_) * size_t(hs) * I.elem;
         uint8_t* vbase = kbase + I.layer_stride;
-        for (int64_t h = 0; h < NKV; ++h) {
-          const size_t off =
-              (size_t(h) * size_t(ctx_) + size_t(pos[size_t(i)])) * size_t(hs) * I.elem;
-          const float* kr = ki + h * hs;
-          const float* vr = I.v.data() + i * kvd + h * hs;
+        for (int64_t t = t_begin; t < t_end; ++t) {
+          const int64_t i = tok_order[size_t(t)];
+          float* qg = I.q.data() + i * qd + kh * group * hs;  // the group's query heads
+          float* ki = I.k.data() + i * kvd + kh * hs;
+          const float* vi = I.v.data() + i * kvd + kh * hs;
+          if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, before RoPE
+            kernels::rmsnorm_forward(qg, nullptr, qg, ly.q_norm.data(), group, hs, float(c.norm_eps));
+            kernels::rmsnorm_forward(ki, nullptr, ki, ly.k_norm.data(), 1, hs, float(c.norm_eps));
+          }
+          if (c.pos == PosKind::Rope) {
+            const float* cs = I.cos_sin.data() + pos[size_t(i)] * hs;
+            infer_kernels::rope(qg, group, hs, cs, I.interleaved);
+            infer_kernels::rope(ki, 1, hs, cs, I.interleaved);
+          }
+          const size_t off = size_t(pos[size_t(i)]) * size_t(hs) * I.elem;
           if (I.elem == 4) {
-            std::memcpy(kbase + off, kr, size_t(hs) * 4);
-            std::memcpy(vbase + off, vr, size_t(hs) * 4);
+            std::memcpy(kbase + off, ki, size_t(hs) * 4);
+            std::memcpy(vbase + off, vi, size_t(hs) * 4);
           } else {
-            infer_kernels::f32_to_f16_row(kr, reinterpret_cast<f16*>(kbase + off), hs);
-            infer_kernels::f32_to_f16_row(vr, reinterpret_cast<f16*>(vbase + off), hs);
+            infer_kernels::f32_to_f16_row(ki, reinterpret_cast<f16*>(kbase + off), hs);
+            infer_kernels::f32_to_f16_row(vi, reinterpret_cast<f16*>(vbase + off), hs);
+          }
+        }
+        // Token i, head h over positions 0..pos[i] of its sequence (the earlier tokens of
+        // this batch are in the cache now).
+        for (int64_t t = t_begin; t < t_end; ++t) {
+          const int64_t i = tok_order[size_t(t)];
+          for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
+            infer_kernels::attend(I.att.data() + i * qd + h * hs, I.q.data() + i * qd + h * hs,
+                                  kbase, vbase, I.elem == 2, pos[size_t(i)] + 1, hs, scale,
+                                  scores.data());
+            if (capture)
+              std::memcpy(captured_[size_t(i * NH + h)].weights.data(), scores.data(),
+                          size_t(pos[size_t(i)] + 1) * sizeof(float));
           }
         }
       }
       sync();
-      // Attention: token i, head h over positions 0..pos[i] of its sequence.
-      {
-        const bool capture = capture_layer_ == l;
-        const int64_t group = NH / NKV;
-        const auto [a0, a1] = split_range(N * NH, tid, nt, 1);
-        thread_local std::vector<float> scores;
-        if (scores.size() < size_t(ctx_)) scores.resize(size_t(ctx_));
-        for (int64_t it = a0; it < a1; ++it) {
-          const int64_t i = it / NH, h = it % NH, kh = h / group;
-          const Impl::Sequence& s = I.seqs[size_t(batch[size_t(i)].seq)];
-          const uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride +
-                                 size_t(kh) * size_t(ctx_) * size_t(hs) * I.elem;
-          const uint8_t* vbase = kbase + I.layer_stride;
-          infer_kernels::attend(I.att.data() + i * qd + h * hs, I.q.data() + i * qd + h * hs, kbase,
-                                vbase, I.elem == 2, pos[size_t(i)] + 1, hs, scale, scores.data());
-          if (capture)
-            std::memcpy(captured_[size_t(it)].weights.data(), scores.data(),
-                        size_t(pos[size_t(i)] + 1) * sizeof(float));
-        }
+      matmul(I.x.data(), C, I.att.data(), *ly.o, ly.o_b, true);
+      sync();
+      norm(c, xn, I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b, N);
+      linear_rows(I.h2.data(), H, xn, *ly.up, ly.up_b, N, h0, h1, false);
+      if (c.mlp == MlpKind::SwiGlu) linear_rows(I.h1.data(), H, xn, *ly.gate, ly.gate_b, N, h0, h1, false);
+      // The activation of this thread's columns, through a row-sized buffer back into h
+      // (the kernels take no overlapping arguments): h = act(h1, h2) or act(h2).
+      float* hact = c.mlp == MlpKind::SwiGlu ? I.h1.data() : I.h2.data();
+      thread_local std::vector<float> arow;
+      if (arow.size() < size_t(H)) arow.resize(size_t(H));
+      for (int64_t m = 0; m < N && h1 > h0; ++m) {
+        const int64_t e0 = m * H + h0, n = h1 - h0;
+        if (c.mlp == MlpKind::SwiGlu)
+          kernels::swiglu_forward(arow.data(), I.h1.data() + e0, I.h2.data() + e0, n);
+        else if (I.ggml_gelu)
+          infer_kernels::gelu_ggml(arow.data(), I.h2.data() + e0, n);
+        else
+          kernels::gelu_forward(arow.data(), I.h2.data() + e0, n);
+        std::memcpy(hact + e0, arow.data(), size_t(n) * sizeof(float));
       }
       sync();
-      matmul(I.xn.data(), I.att.data(), *ly.o, ly.o_b);
+      matmul(I.x.data(), C, hact, *ly.down, ly.down_b, true);
       sync();
-      if (t1 > t0) kernels::add_inplace(I.x.data() + t0 * C, I.xn.data() + t0 * C, (t1 - t0) * C);
-      norm_rows(I.xn.data(), I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b);
-      sync();
-      matmul(I.h2.data(), I.xn.data(), *ly.up, ly.up_b);
-      if (c.mlp == MlpKind::SwiGlu) matmul(I.h1.data(), I.xn.data(), *ly.gate, ly.gate_b);
-      sync();
-      {
-        const auto [e0, e1] = split_range(N * H, tid, nt, 64);
-        if (e1 > e0) {
-          if (c.mlp == MlpKind::SwiGlu)
-            kernels::swiglu_forward(I.h3.data() + e0, I.h1.data() + e0, I.h2.data() + e0, e1 - e0);
-          else if (I.ggml_gelu)
-            infer_kernels::gelu_ggml(I.h3.data() + e0, I.h2.data() + e0, e1 - e0);
-          else
-            kernels::gelu_forward(I.h3.data() + e0, I.h2.data() + e0, e1 - e0);
-        }
-      }
-      sync();
-      matmul(I.xn.data(), I.h3.data(), *ly.down, ly.down_b);
-      sync();
-      if (t1 > t0) kernels::add_inplace(I.x.data() + t0 * C, I.xn.data() + t0 * C, (t1 - t0) * C);
-      if (l + 1 < c.n_layer)
-        norm_rows(I.xn.data(), I.x.data(), I.layers[size_t(l + 1)].attn_norm_w,
-                  I.layers[size_t(l + 1)].attn_norm_b);
     }
     if (R == 0) return;
-    sync();
-    if (tid == 0) {
-      for (int64_t r = 0; r < R; ++r)
-        if (rows[size_t(r)] != r)
-          std::memcpy(I.x.data() + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
-      norm(c, I.xn.data(), I.x.data(), I.final_w, I.final_b, R);
-    }
-    sync();
+    // The final norm of the rows that want logits (every thread, into its own buffer), then
+    // this thread's rows of the output head.
+    float* xr = xn + N * C;
+    for (int64_t r = 0; r < R; ++r)
+      std::memcpy(xr + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
+    norm(c, xn, xr, I.final_w, I.final_b, R);
     const auto [r0, r1] = split_range(V, tid, nt, 16);
-    linear_rows(logits, I.xn.data(), *I.head, {}, R, r0, r1);
+    linear_rows(logits, V, xn, *I.head, {}, R, r0, r1, false);
   };
   if (I.single_thread) {
     thread_pool().run([&](int tid, int) {
