@@ -4,7 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <string_view>
 
 #include "lmkit/core/error.h"
 #include "lmkit/io/gguf_tokenizer.h"
@@ -96,6 +96,23 @@ std::unique_ptr<Tokenizer> load_wordpiece_vocab(const std::string& path) {
   return std::make_unique<WordPieceTokenizer>(std::move(vocab), kBert, path);
 }
 
+// Whether `text` holds `quoted_key`, then JSON whitespace, ':', whitespace and `open` - a
+// member whose value is an object / array. A linear scan: std::regex's recursive matcher
+// overflowed the stack on a long whitespace run after the key (found by fuzzing).
+bool has_member(std::string_view text, std::string_view quoted_key, char open) {
+  auto skip_space = [&](size_t i) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+    return i;
+  };
+  for (size_t pos = text.find(quoted_key); pos != std::string_view::npos; pos = text.find(quoted_key, pos + 1)) {
+    size_t i = skip_space(pos + quoted_key.size());
+    if (i >= text.size() || text[i] != ':') continue;
+    i = skip_space(i + 1);
+    if (i < text.size() && text[i] == open) return true;
+  }
+  return false;
+}
+
 std::unique_ptr<Tokenizer> load_file(const std::string& path, const TokenizerOptions& o) {
   std::string h = head_of(path, 1 << 16);
   check(!h.empty(), "{}: empty file is not a tokenizer", path);
@@ -103,12 +120,10 @@ std::unique_ptr<Tokenizer> load_file(const std::string& path, const TokenizerOpt
   size_t first = h.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && h[first] == '{') {
     // tokenizer.json has an object "model"; a vocabulary JSON maps tokens to integers.
-    static const std::regex model_obj(R"re("model"\s*:\s*\{)re");
-    static const std::regex added(R"re("added_tokens"\s*:\s*\[)re");
-    if (std::regex_search(h, model_obj) || std::regex_search(h, added))
+    if (has_member(h, "\"model\"", '{') || has_member(h, "\"added_tokens\"", '['))
       return load_hf_tokenizer_json(path, o);
     std::string text = read_file_bytes(path);
-    if (std::regex_search(text, model_obj)) return load_hf_tokenizer_json(path, o);
+    if (has_member(text, "\"model\"", '{')) return load_hf_tokenizer_json(path, o);
     return load_vocab_json(path, o);
   }
   if (looks_like_tiktoken(h)) return load_tiktoken(path, o);
