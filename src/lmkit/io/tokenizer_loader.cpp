@@ -98,7 +98,7 @@ std::unique_ptr<Tokenizer> load_wordpiece_vocab(const std::string& path) {
 
 // Whether `text` holds `quoted_key`, then JSON whitespace, ':', whitespace and `open` - a
 // member whose value is an object / array. A linear scan: std::regex's recursive matcher
-// overflowed the stack on a long whitespace run after the key (found by fuzzing).
+// overflowed the stack on a long whitespace run after the key (a crafted 2 MB input).
 bool has_member(std::string_view text, std::string_view quoted_key, char open) {
   auto skip_space = [&](size_t i) {
     while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;

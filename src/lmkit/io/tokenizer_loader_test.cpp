@@ -196,9 +196,10 @@ TEST(Tiktoken, SaveAndReload) {
   fs::remove_all(dir);
 }
 
-// tokenizer_loader_fuzz: a JSON file whose "model" key (past the 64 KiB head) is followed by
-// a long whitespace run overflowed the stack in std::regex's recursive matcher; the format
-// check is a linear scan now and the file gets the JSON reader's error.
+// A JSON file whose "model" key (past the 64 KiB head) is followed by a long whitespace run
+// overflowed the stack in std::regex's recursive matcher (seen while writing
+// tokenizer_loader_fuzz, by a crafted input); the format check is a linear scan now and the
+// file gets the JSON reader's error.
 TEST(Loader, LongWhitespaceAfterModelKeyIsAnError) {
   auto dir = fs::temp_directory_path() / ("lmkit_tok_ws_" + std::to_string(::getpid()));
   fs::create_directories(dir);
