@@ -19,6 +19,30 @@ struct Ctx {
   const std::string& source;
 };
 
+// Rejects JSON nested deeper than kMaxJsonDepth arrays / objects. Sequences of normalizers,
+// pre-tokenizers, decoders and post-processors are read recursively, and so are nlohmann
+// DOM copies: a crafted file nesting 100,000 Sequences overflowed the stack. Real
+// tokenizer.json files nest fewer than 10 levels. A linear scan with strings skipped (exact
+// for valid JSON; the parser rejects the rest).
+constexpr int kMaxJsonDepth = 64;
+void check_json_nesting(std::string_view text, const std::string& source) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (ch == '\\') ++i;
+      else if (ch == '"') in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '{' || ch == '[') {
+      check(++depth <= kMaxJsonDepth, "{}: JSON nests deeper than {} levels", source, kMaxJsonDepth);
+    } else if (ch == '}' || ch == ']') {
+      --depth;
+    }
+  }
+}
+
 std::string type_of(const Ctx& c, const json& j, const char* what) {
   check(j.is_object(), "{}: {} must be an object", c.source, what);
   auto it = j.find("type");
@@ -294,6 +318,8 @@ std::string token_content(const json& v) {
 std::unique_ptr<PipelineTokenizer> parse_hf_tokenizer_json(std::string_view text, const std::string& source,
                                                            const TokenizerOptions& options,
                                                            std::string_view config_text) {
+  check_json_nesting(text, source);
+  check_json_nesting(config_text, source + " (tokenizer_config.json)");
   json j;
   try {
     j = json::parse(text);

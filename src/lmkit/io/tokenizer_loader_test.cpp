@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
+#include "lmkit/io/hf_tokenizer_json.h"
 #include "lmkit/io/sha256.h"
 #include "lmkit/io/tiktoken_file.h"
 #include "lmkit/tokenizer/hf_tokenizer.h"
@@ -210,6 +211,28 @@ TEST(Loader, LongWhitespaceAfterModelKeyIsAnError) {
   }
   EXPECT_THROW(load_tokenizer(path), Error);
   fs::remove_all(dir);
+}
+
+// 100,000 nested normalizer Sequences (3.6 MB) overflowed the stack in the recursive
+// reader (a crafted input); JSON deeper than 64 levels is an error now, real files nest < 10.
+TEST(Loader, DeeplyNestedTokenizerJsonIsAnError) {
+  const int n = 100000;
+  std::string seq;
+  for (int k = 0; k < n; ++k) seq += R"({"type":"Sequence","normalizers":[)";
+  seq += R"({"type":"Lowercase"})";
+  for (int k = 0; k < n; ++k) seq += "]}";
+  const std::string text = R"({"added_tokens":[],"normalizer":)" + seq +
+                           R"(,"model":{"type":"BPE","vocab":{"a":0},"merges":[]}})";
+  try {
+    parse_hf_tokenizer_json(text, "deep.json");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("deep.json: JSON nests deeper than 64 levels"), std::string::npos) << e.what();
+  }
+  // Nesting within the bound still loads.
+  const std::string shallow = R"({"added_tokens":[],"normalizer":{"type":"Sequence","normalizers":[{"type":"Lowercase"}]},)"
+                              R"("model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}})";
+  EXPECT_EQ(parse_hf_tokenizer_json(shallow, "shallow.json")->encode("AB"), ids({2}));
 }
 
 }  // namespace
