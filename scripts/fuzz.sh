@@ -155,6 +155,7 @@ if [ ${#failed[@]} -gt 0 ]; then
     grep -vE '^#[0-9]+' "$BUILD/fuzz/$t/log.txt" | tail -n 60
   done
   echo "fuzz: FAILED: ${failed[*]} (replay: $BUILD/<target> <input file>)" >&2
+  echo "fuzz: $((${#TARGETS[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
   exit 1
 fi
-echo "fuzz: all ${#TARGETS[@]} targets clean"
+echo "fuzz: ${#TARGETS[@]} passed, 0 failed"
