@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox                            # the one plotting path (io/plot.h)
   bible-kjv bible-kjv-text               # the public-domain demo corpus (KJV Bible)
-  clang libclang-rt-14-dev               # scripts/fuzz.sh: clang 14 + libFuzzer/ASan/UBSan runtimes
+  clang libclang-rt-14-dev llvm          # scripts/fuzz.sh: clang 14, libFuzzer/ASan/UBSan, llvm-symbolizer
 )
 
 missing=()
