@@ -1,8 +1,9 @@
 // AVX-512 VNNI quantized kernels (core/quant_kernels.h): int8 dot products with vpdpbusd
-// (u8 x s8 -> int32, four products per lane), two 32-element blocks per 512-bit step, in
-// tiles of 4 weight rows x 3 activation rows; per block the exact int32 sum is scaled by
-// d_w * d_x as in ggml-cpu/quants.c vec_dot_q8_0_q8_0. Activation quantization matches
-// quantize_row_q8_0_ref bit for bit.
+// (u8 x s8 -> int32, four products per lane) on activations quantized to Q8_0 and laid out
+// once per product (prep_x), a 16-row decode kernel and a repacked GEMM tile for prefill
+// (see "Q8_0 / Q4_0 weights x Q8_0 activations" below); per block the exact int32 sum is
+// scaled by d_w * d_x as in ggml-cpu/quants.c vec_dot_q8_0_q8_0. Activation quantization
+// matches quantize_row_q8_0_ref bit for bit.
 // Compiled with the avx512 flags (CMake: *_avx512.cpp) and entered only when CPUID
 // reports AVX-512 F/BW/VL/DQ and VNNI (quant.cpp). Anonymous namespace, no inline
 // functions from other headers.
@@ -176,10 +177,9 @@ inline void reduce16(const __m512i* D, __m512i& sb, __m512i& sb1) {
   sb1 = _mm512_shuffle_i32x4(g0, g1, 0xDD);
 }
 
-// The f16 scales of 16 rows' block at `blk` (+ off[j]) as f32.
-inline __m512 gather_scales(const uint8_t* blk, __m512i off) {
-  const __m512i raw = _mm512_i32gather_epi32(off, blk, 1);  // d and the first 2 quants
-  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+// 16 f16 scales as f32.
+inline __m512 load_scales(const uint16_t* d) {
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
 }
 
 inline __m512 block_step(__m512 acc, __m512i s, int32_t c, __m512 dw, float dx) {
@@ -187,32 +187,42 @@ inline __m512 block_step(__m512 acc, __m512i s, int32_t c, __m512 dw, float dx) 
                          _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc);
 }
 
-// y[j] = dot(row j, x) for j < nrows <= 16 (lanes past nrows repeat the last row).
-template <bool Q4>
+constexpr size_t kPrefetchRows = 16;
+
+// y[j] = dot(row j, x) for j < nrows <= 16 (lanes past nrows repeat the last row). Full:
+// nrows == 16, rows reached by stepping one pointer (no table of 16 row pointers, which
+// would not fit the registers).
+template <bool Q4, bool Full>
 void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Prep& x, float* y) {
   constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   const uint8_t* row[16];
-  alignas(64) int32_t offs[16];
-  for (int j = 0; j < 16; ++j) {
-    const size_t r = size_t(j < nrows ? j : nrows - 1);
-    row[j] = w + r * stride;
-    offs[j] = int32_t(r * stride);
-  }
-  const __m512i off = _mm512_load_si512(offs);
+  if constexpr (!Full)
+    for (int j = 0; j < 16; ++j) row[j] = w + size_t(j < nrows ? j : nrows - 1) * stride;
   __m512 acc = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
     const bool two = b + 1 < nb;
     const __m512i xv = _mm512_load_si512(x.qs + b * 32);
+    // The 16 rows' scales of blocks b and b+1, through a small array (cheaper than a gather).
+    alignas(64) uint16_t d16[32];
     __m512i D[16];
-    for (int j = 0; j < 16; ++j) {
-      const uint8_t* p = row[j] + size_t(b) * bs;
-      const __m512i wv = Q4 ? load_pair_q4(p, two) : load_pair_q8(p, two);
+    const uint8_t* p = w + size_t(b) * bs;
+    for (int j = 0; j < 16; ++j, p += stride) {
+      const uint8_t* q = Full ? p : row[j] + size_t(b) * bs;
+      // The same place 16 rows on (the next group): rows are too short (a few hundred
+      // bytes) for the hardware prefetcher to pick up 16 interleaved streams in time.
+      if constexpr (Full) _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchRows * stride), _MM_HINT_T0);
+      uint16_t db, db1 = 0;
+      __builtin_memcpy(&db, q, 2);
+      if (two) __builtin_memcpy(&db1, q + bs, 2);
+      d16[j] = db;
+      d16[16 + j] = db1;
+      const __m512i wv = Q4 ? load_pair_q4(q, two) : load_pair_q8(q, two);
       D[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
     }
     __m512i sb, sb1;
     reduce16(D, sb, sb1);
-    acc = block_step(acc, sb, x.c[b], gather_scales(w + size_t(b) * bs, off), x.d[b]);
-    if (two) acc = block_step(acc, sb1, x.c[b + 1], gather_scales(w + size_t(b + 1) * bs, off), x.d[b + 1]);
+    acc = block_step(acc, sb, x.c[b], load_scales(d16), x.d[b]);
+    if (two) acc = block_step(acc, sb1, x.c[b + 1], load_scales(d16 + 16), x.d[b + 1]);
   }
   _mm512_mask_storeu_ps(y, __mmask16((1u << nrows) - 1u), acc);
 }
@@ -309,8 +319,9 @@ void gemm_prepped_t(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
     for (int64_t r0 = 0; r0 < nrows; r0 += 16) {
       const int64_t nr = nrows - r0 < 16 ? nrows - r0 : 16;
       for (int64_t m = 0; m < mrows; ++m)
-        gemv16<Q4>(nb, w + size_t(r0) * stride, stride, nr, prep_row(prep, n, mrows, m),
-                   y + size_t(m) * ystride + size_t(r0));
+        (nr == 16 ? gemv16<Q4, true> : gemv16<Q4, false>)(nb, w + size_t(r0) * stride, stride, nr,
+                                                           prep_row(prep, n, mrows, m),
+                                                           y + size_t(m) * ystride + size_t(r0));
     }
     return;
   }
