@@ -68,6 +68,7 @@ seed_sources() {
       echo "$f/tokenizer/bpe_trained/tokenizer.json $f/tokenizer/spm_char.model $a/models/tok512.bin" \
         "$a/tokenizers/tiktoken/r50k_base.tiktoken $a/tokenizers/bert-base-uncased/vocab.txt" \
         "$a/tokenizers/qwen2.5-derived/merges.txt $a/tokenizers/gpt2/encoder.json $a/models/llama-2-tiny-random.gguf" ;;
+    lmkit_io_token_data_fuzz) ;;  # no llm.c token file ships; the magic is found by comparison tracing
     lmkit_tokenizer_bpe_encode_fuzz | lmkit_tokenizer_sentencepiece_fuzz)
       echo "$f/tokenizer/bpe_stress.txt $f/tokenizer/spm_stress.txt $a/tokenizers/llamacpp-vocab/ggml-vocab-llama-bpe.gguf.inp" ;;
   esac
