@@ -106,7 +106,7 @@ double median(std::vector<double> v) {
 Run setup(CLI::App& app) {
   struct Args {
     ModelArgs m;
-    int64_t p = 512, n = 128, reps = 5;
+    int64_t p = 512, n = 128, reps = 5, ubatch = 0;
     bool json = false, mem_bw = false;
     int64_t mem_bw_mb = 1024;
   };
@@ -118,6 +118,11 @@ Run setup(CLI::App& app) {
   app.add_option("-p,--n-prompt", a->p, "prompt tokens (0: skip)")->capture_default_str();
   app.add_option("-n,--n-gen", a->n, "generated tokens (0: skip)")->capture_default_str();
   app.add_option("-r,--reps", a->reps, "repetitions")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("-b,--ubatch", a->ubatch,
+                 "tokens per forward pass of the prompt (0: the engine's default, " +
+                     std::to_string(EngineOptions{}.max_batch) + ")")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   app.add_flag("--json", a->json, "print {\"pp_tok_s\", \"tg_tok_s\", \"peak_rss_mb\", ...}");
   app.add_flag("--mem-bw", a->mem_bw,
                "instead of a model: read a large buffer with --threads threads (--reps passes) and "
@@ -147,7 +152,7 @@ Run setup(CLI::App& app) {
     const ModelConfig& c = m.config();
     EngineOptions eo = engine_options(a->m, m, std::max(a->p, a->n));
     eo.context = std::max<int64_t>({a->p, a->n, 1});
-    eo.max_batch = std::max<int64_t>(a->p, 1);
+    if (a->ubatch > 0) eo.max_batch = a->ubatch;
     Engine e(m.weights, eo);
     Rng rng(1234);
     const int32_t first = m.bos_id >= 0 ? m.bos_id : 0;
@@ -192,7 +197,7 @@ Run setup(CLI::App& app) {
                 {"n_prompt", a->p}, {"n_gen", a->n}, {"reps", a->reps}, {"peak_rss_mb", rss},
                 {"weights_mb", double(m.weights->bytes()) / 1e6},
                 {"weights_read_per_token_mb", weight_bytes_per_token(*m.weights) / 1e6},
-                {"kv_type", a->m.kv_type}};
+                {"kv_type", a->m.kv_type}, {"ubatch", eo.max_batch}};
       if (!pp.empty()) j["pp_tok_s"] = sp.mean, j["pp_tok_s_sd"] = sp.sd, j["pp_samples"] = sp.samples;
       if (!tg.empty()) j["tg_tok_s"] = st.mean, j["tg_tok_s_sd"] = st.sd, j["tg_samples"] = st.samples;
       write_out(j.dump() + "\n");

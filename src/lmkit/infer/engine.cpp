@@ -95,7 +95,7 @@ struct Engine::Impl {
   bool interleaved = false;
   // Scratch for a batch of N tokens; xn_t: per pool thread, normalised activations (N + R, C)
   // (R: the rows that want logits).
-  std::vector<float> x, q, k, v, att, h1, h2;
+  std::vector<float> x, q, k, v, att, h1, h2, o;
   std::vector<std::vector<float>> xn_t;
   std::vector<float> embrow;
   bool single_thread = false;  // tiny models: one thread beats waking the pool
@@ -302,20 +302,16 @@ std::pair<int64_t, int64_t> split_range(int64_t n, int tid, int nt, int64_t alig
 
 // Columns [r0, r1) of out = x (M, K) @ w^T + bias (N), w (N, K) of any supported storage,
 // on the calling thread (inside a pool job the core kernels run serially): stored into
-// y[m * ldy + j], or with `add` added to it (y += out, the residual connection; out is
-// complete, bias included, before the add).
+// y[m * ldy + j], or, given `via` (a free buffer of the same layout), computed there and
+// then added to y (y += out, the residual connection; out is complete, bias included,
+// before the add).
 void linear_rows(float* y, int64_t ldy, const float* x, const Weight& w,
-                 const std::vector<float>& bias, int64_t M, int64_t r0, int64_t r1, bool add) {
+                 const std::vector<float>& bias, int64_t M, int64_t r0, int64_t r1,
+                 float* via = nullptr) {
   if (r1 <= r0 || M == 0) return;
   const int64_t K = w.cols(), n = r1 - r0;
-  float* out = y + r0;
-  int64_t ldo = ldy;
-  thread_local std::vector<float> tmp;
-  if (add) {
-    if (tmp.size() < size_t(M * n)) tmp.resize(size_t(M * n));
-    out = tmp.data();
-    ldo = n;
-  }
+  float* out = (via ? via : y) + r0;
+  const int64_t ldo = ldy;
   if (w.q.type == GgmlType::F32) {
     const float* wr = reinterpret_cast<const float*>(w.q.data) + r0 * K;
     // Few activation rows (decode): stream each weight row once; else OpenBLAS's GEMM (which
@@ -347,7 +343,7 @@ void linear_rows(float* y, int64_t ldy, const float* x, const Weight& w,
     float* o = out + m * ldo;
     if (!bias.empty())
       for (int64_t j = 0; j < n; ++j) o[j] += bias[size_t(r0 + j)];
-    if (add) {
+    if (via) {
       float* ym = y + m * ldy + r0;
       for (int64_t j = 0; j < n; ++j) ym[j] += o[j];
     }
@@ -552,7 +548,7 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
       }
   }
 
-  // Attention work units: (sequence of the batch, KV head). tok_order lists the batch's
+  // Attention work units: (KV head, sequence of the batch). tok_order lists the batch's
   // token indices grouped by sequence (batch order within one), seq_first[g] where group g
   // starts.
   std::vector<int64_t> tok_order, seq_first;
@@ -569,12 +565,13 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
     std::vector<int64_t> fill = first;
     for (int64_t i = 0; i < N; ++i) tok_order[size_t(fill[size_t(batch[size_t(i)].seq)]++)] = i;
   }
-  const int64_t n_units = (int64_t(seq_first.size()) - 1) * NKV;
+  const int64_t n_seq = int64_t(seq_first.size()) - 1, n_units = n_seq * NKV;
 
   // The whole pass is one job on the thread pool. Stages, split over the threads and
   // separated by a barrier (futex, no spinning), so a token costs one wake-up of the pool:
-  //   1. norm (every thread, all tokens, into its own buffer), then its rows of q, k, v;
-  //   2. per (sequence, KV head): q/k norms, RoPE, cache append, attention of that head group;
+  //   1. norm (every thread, all tokens, into its own buffer), then its rows of q, k, v
+  //      (those of its KV heads when every thread has one: then no barrier before 2.);
+  //   2. per (KV head, sequence): q/k norms, RoPE, cache append, attention of that head group;
   //   3. its rows of the output projection, added to the residual stream x;
   //   4. norm (own buffer), its rows of up (and gate) and the activation of those columns;
   //   5. its rows of down, added to x.
@@ -582,31 +579,56 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
   const int nt_job = I.single_thread ? 1 : thread_pool().size();
   if (I.xn_t.size() < size_t(nt_job)) I.xn_t.resize(size_t(nt_job));
   for (int t = 0; t < nt_job; ++t) grow(I.xn_t[size_t(t)], (N + R) * C);
+  // The projections added to x go through buffers (N, C) that are free at that point: q
+  // (read by the attention stage before) for the output projection, h2 (up, consumed by
+  // the activation) for down, else a buffer of their own.
+  float* o_via = I.q.data();
+  if (qd < C) {
+    grow(I.o, N * C);
+    o_via = I.o.data();
+  }
+  float* down_via = I.o.data();
+  if (c.mlp == MlpKind::SwiGlu && H >= C) down_via = I.h2.data();
+  else if (qd >= C) down_via = I.q.data();
+  else grow(I.o, N * C), down_via = I.o.data();
   const float scale = 1.0f / std::sqrt(float(hs));
   Barrier barrier(nt_job);
   auto body = [&](int tid, int nt) {
     auto sync = [&] { barrier.wait(); };
     float* xn = I.xn_t[size_t(tid)].data();  // (N, C) this thread's normalised activations
     auto matmul = [&](float* y, int64_t ldy, const float* x, const Weight& w,
-                      const std::vector<float>& bias, bool add) {
+                      const std::vector<float>& bias, float* via) {
       const auto [r0, r1] = split_range(w.rows(), tid, nt, 16);
-      linear_rows(y, ldy, x, w, bias, N, r0, r1, add);
+      linear_rows(y, ldy, x, w, bias, N, r0, r1, via);
     };
-    const auto [u0, u1] = split_range(n_units, tid, nt, 1);
+    // With at least one KV head per thread, a thread computes the q, k, v rows of its own
+    // heads and attends with them: no barrier between the projections and the attention.
+    // Else q, k, v are split by rows and the attention by (sequence, KV head) after a barrier.
+    const bool head_split = NKV >= nt;
+    const auto [kv0, kv1] = split_range(NKV, tid, nt, 1);
+    const auto [u0, u1] = head_split ? std::pair<int64_t, int64_t>{kv0 * n_seq, kv1 * n_seq}
+                                     : split_range(n_units, tid, nt, 1);
     const auto [h0, h1] = split_range(H, tid, nt, 16);
     const int64_t group = NH / NKV;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const Impl::Layer& ly = I.layers[size_t(l)];
       norm(c, xn, I.x.data(), ly.attn_norm_w, ly.attn_norm_b, N);
-      matmul(I.q.data(), qd, xn, *ly.q, ly.q_b, false);
-      matmul(I.k.data(), kvd, xn, *ly.k, ly.k_b, false);
-      matmul(I.v.data(), kvd, xn, *ly.v, ly.v_b, false);
-      sync();
+      if (head_split) {
+        linear_rows(I.q.data(), qd, xn, *ly.q, ly.q_b, N, kv0 * group * hs, kv1 * group * hs);
+        linear_rows(I.k.data(), kvd, xn, *ly.k, ly.k_b, N, kv0 * hs, kv1 * hs);
+        linear_rows(I.v.data(), kvd, xn, *ly.v, ly.v_b, N, kv0 * hs, kv1 * hs);
+      } else {
+        matmul(I.q.data(), qd, xn, *ly.q, ly.q_b, nullptr);
+        matmul(I.k.data(), kvd, xn, *ly.k, ly.k_b, nullptr);
+        matmul(I.v.data(), kvd, xn, *ly.v, ly.v_b, nullptr);
+        sync();
+      }
       const bool capture = capture_layer_ == l;
       thread_local std::vector<float> scores;
       if (scores.size() < size_t(ctx_)) scores.resize(size_t(ctx_));
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t g = u / NKV, kh = u % NKV, t_begin = seq_first[size_t(g)],
+        // Units in KV-head-major order: all sequences of one KV head are consecutive.
+        const int64_t kh = u / n_seq, g = u % n_seq, t_begin = seq_first[size_t(g)],
                       t_end = seq_first[size_t(g) + 1];
         Impl::Sequence& s = I.seqs[size_t(batch[size_t(tok_order[size_t(t_begin)])].seq)];
         uint8_t* kbase = s.kv.data() + size_t(2 * l) * I.layer_stride +
@@ -650,11 +672,11 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
         }
       }
       sync();
-      matmul(I.x.data(), C, I.att.data(), *ly.o, ly.o_b, true);
+      matmul(I.x.data(), C, I.att.data(), *ly.o, ly.o_b, o_via);
       sync();
       norm(c, xn, I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b, N);
-      linear_rows(I.h2.data(), H, xn, *ly.up, ly.up_b, N, h0, h1, false);
-      if (c.mlp == MlpKind::SwiGlu) linear_rows(I.h1.data(), H, xn, *ly.gate, ly.gate_b, N, h0, h1, false);
+      linear_rows(I.h2.data(), H, xn, *ly.up, ly.up_b, N, h0, h1);
+      if (c.mlp == MlpKind::SwiGlu) linear_rows(I.h1.data(), H, xn, *ly.gate, ly.gate_b, N, h0, h1);
       // The activation of this thread's columns, through a row-sized buffer back into h
       // (the kernels take no overlapping arguments): h = act(h1, h2) or act(h2).
       float* hact = c.mlp == MlpKind::SwiGlu ? I.h1.data() : I.h2.data();
@@ -671,7 +693,7 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
         std::memcpy(hact + e0, arow.data(), size_t(n) * sizeof(float));
       }
       sync();
-      matmul(I.x.data(), C, hact, *ly.down, ly.down_b, true);
+      matmul(I.x.data(), C, hact, *ly.down, ly.down_b, down_via);
       sync();
     }
     if (R == 0) return;
@@ -682,7 +704,7 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
       std::memcpy(xr + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
     norm(c, xn, xr, I.final_w, I.final_b, R);
     const auto [r0, r1] = split_range(V, tid, nt, 16);
-    linear_rows(logits, V, xn, *I.head, {}, R, r0, r1, false);
+    linear_rows(logits, V, xn, *I.head, {}, R, r0, r1);
   };
   if (I.single_thread) {
     thread_pool().run([&](int tid, int) {
