@@ -1,8 +1,9 @@
 // lmkit bench: prompt processing and generation speed as llama-bench measures them
-// (llama.cpp tools/llama-bench): pp = one forward pass over -p tokens from an empty cache
-// (BOS then random tokens, logits of the last), tg = -n single-token steps from an empty
-// cache (BOS then random tokens), each repeated --reps times after a warm-up run; tokens/s
-// as mean (and standard deviation) over the repetitions; peak resident memory. Also the
+// (llama.cpp tools/llama-bench): pp = the -p tokens (BOS then random tokens, logits of the
+// last) from an empty cache, in forward passes of --ubatch tokens; tg = -n single-token
+// steps from an empty cache (BOS then random tokens); each repeated --reps times after a
+// warm-up run; tokens/s as mean (and standard deviation) over the repetitions; peak
+// resident memory. Also the
 // bytes of weights one generated token reads (every matrix once: the layers' projections
 // and the output head; the token-embedding lookup reads one row), for a memory-bandwidth
 // bound, and with --mem-bw (no model) the streaming-read bandwidth of the machine as the
@@ -158,19 +159,21 @@ Run setup(CLI::App& app) {
     const int32_t first = m.bos_id >= 0 ? m.bos_id : 0;
     auto random_token = [&] { return int32_t(rng.next_u64() % uint64_t(c.vocab_size)); };
     std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+    // One sequence, emptied before every run (as llama-bench clears its KV cache): the
+    // cache's memory stays committed between runs.
+    const int s = e.add_sequence();
     auto run_pp = [&]() {
       std::vector<int32_t> toks(static_cast<size_t>(a->p));
       toks[0] = first;
       for (size_t i = 1; i < toks.size(); ++i) toks[i] = random_token();
-      const int s = e.add_sequence();
+      e.truncate(s, 0);
       const auto t0 = Clock::now();
       e.prefill(s, toks, logits.data());
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-      e.remove_sequence(s);
       return double(a->p) / dt;
     };
     auto run_tg = [&]() {
-      const int s = e.add_sequence();
+      e.truncate(s, 0);
       int32_t tok = first;
       const auto t0 = Clock::now();
       for (int64_t i = 0; i < a->n; ++i) {
@@ -178,7 +181,6 @@ Run setup(CLI::App& app) {
         tok = random_token();
       }
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-      e.remove_sequence(s);
       return double(a->n) / dt;
     };
     std::vector<double> pp, tg;

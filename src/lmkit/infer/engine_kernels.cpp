@@ -61,9 +61,6 @@ void round_to_bf16(float* out, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
 }
 
-void f32_to_f16_row(const float* src, f16* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
-}
 
 // Scaled dot-product attention (Vaswani et al. 2017) for one query row, and the f32
 // matrix-vector product: the vectorised kernels of engine_kernels_impl.h for this CPU.
@@ -93,7 +90,11 @@ void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, in
   gemv_f32_impl<Scalar>(y, ldy, x, M, w, K, n_rows);
 }
 
-constexpr Table kTable{attend_k, gemv_k};
+void f32_to_f16_k(const float* src, f16* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k};
 
 }  // namespace
 
@@ -118,6 +119,10 @@ void attend(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool
 void gemv_f32(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
               int64_t n_rows) {
   detail::table().gemv_f32(y, ldy, x, M, w, K, n_rows);
+}
+
+void f32_to_f16_row(const float* src, f16* dst, int64_t n) {
+  detail::table().f32_to_f16(src, dst, n);
 }
 
 void matmul_llama2c_q8(float* y, const float* x, const int8_t* wq, const float* ws, int64_t gs,

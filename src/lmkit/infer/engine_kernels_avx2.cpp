@@ -34,7 +34,16 @@ void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, in
   gemv_f32_impl<Avx2>(y, ldy, x, M, w, K, n_rows);
 }
 
-constexpr Table kTable{attend_k, gemv_k};
+// F16C conversion, round to nearest even: the same bits as core/half.h f32_to_f16.
+void f32_to_f16_k(const float* src, f16* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) dst[i].bits = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k};
 
 }  // namespace
 

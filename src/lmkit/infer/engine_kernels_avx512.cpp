@@ -34,7 +34,16 @@ void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, in
   gemv_f32_impl<Avx512>(y, ldy, x, M, w, K, n_rows);
 }
 
-constexpr Table kTable{attend_k, gemv_k};
+// Round to nearest even: the same bits as core/half.h f32_to_f16.
+void f32_to_f16_k(const float* src, f16* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) dst[i].bits = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k};
 
 }  // namespace
 

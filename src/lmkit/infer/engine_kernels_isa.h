@@ -11,6 +11,7 @@ struct Table {
                  int64_t n, int64_t hs, float scale, float* probs);
   void (*gemv_f32)(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
                    int64_t n_rows);
+  void (*f32_to_f16)(const float* src, f16* dst, int64_t n);
 };
 
 const Table& scalar_table();

@@ -8,10 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
+#include "lmkit/core/cpu.h"
 #include "lmkit/core/error.h"
 #include "lmkit/core/graph.h"
+#include "lmkit/core/half.h"
 #include "lmkit/core/random.h"
+#include "lmkit/core/thread_pool.h"
+#include "lmkit/infer/engine_kernels.h"
 #include "lmkit/model/decoder.h"
 
 namespace lmkit {
@@ -176,6 +181,60 @@ TEST_P(EngineVsDecoder, F16CacheIsClose) {
   double err = max_abs_diff(all.data(), ref.data(), all.size());
   EXPECT_LT(err, 2e-2);  // f16 keys/values: ~3 significant digits
   EXPECT_GT(err, 0.0);   // and it really is the f16 path
+}
+
+// Models above the engine's single-thread size run each pass split over the pool: rows of
+// every projection, KV heads for the attention (one or more heads per thread, or split by
+// (head, sequence) when there are more threads than KV heads). The logits must not depend
+// on the thread count, in prefill, decode and batched decode.
+TEST(Engine, ThreadCountDoesNotChangeTheLogits) {
+  ModelConfig c = ModelConfig::llama(2, 8, 4, 256, 704, 300, 64);
+  const Decoder d = random_decoder(c, 21);
+  auto w = std::make_shared<const ModelWeights>(ModelWeights::from_decoder(d));
+  ASSERT_GT(w->bytes(), size_t(4) << 20) << "the model must be large enough to use the pool";
+  const auto ids = random_ids(20, c.vocab_size, 5);
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    EngineOptions o;
+    o.kv_type = KvType::F16;
+    Engine e(w, o);
+    const int a = e.add_sequence(), b = e.add_sequence();
+    std::vector<float> out(size_t(3 * c.vocab_size));
+    // Batches of 2-3 tokens from two sequences (f32 weights: batches above 8 tokens go
+    // through OpenBLAS, whose blocking, and so rounding, depends on the rows per thread).
+    std::vector<float> logits;
+    for (int64_t t = 0; t < 12; ++t) {
+      std::vector<BatchToken> batch = {{a, ids[size_t(t)], true}, {b, ids[size_t(19 - t)], true}};
+      if (t % 4 == 0) batch.push_back({a, ids[size_t(t + 1)], true});
+      const int64_t n = e.decode(batch, out.data());
+      logits.insert(logits.end(), out.begin(), out.begin() + n * c.vocab_size);
+    }
+    return logits;
+  };
+  const int saved = num_threads();
+  const auto one = run(1);
+  for (int threads : {2, 3, 8}) EXPECT_EQ(run(threads), one) << threads << " threads";
+  set_num_threads(saved);
+}
+
+// The f16 cache rows: the vector conversions round exactly as core/half.h's f32_to_f16.
+TEST(EngineKernels, F16CacheRowsRoundAsTheScalarConversion) {
+  std::vector<float> x;
+  Rng r(3);
+  for (int i = 0; i < 4000; ++i) x.push_back(float(r.normal() * std::pow(2.0, double(int(r.next_u64() % 40)) - 25)));
+  for (float v : {0.0f, -0.0f, 65504.0f, 65520.0f, 65519.99f, -70000.0f, 5.96e-8f, 2.98e-8f, 2.99e-8f,
+                  6.1e-5f, 1.0f / 3.0f, std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min()})
+    x.push_back(v);
+  const Isa saved = active_isa();
+  for (int isa = 0; isa <= int(detect_isa()); ++isa) {
+    set_active_isa(Isa(isa));
+    std::vector<f16> got(x.size());
+    infer_kernels::f32_to_f16_row(x.data(), got.data(), int64_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(got[i].bits, f32_to_f16(x[i]).bits) << isa_name(Isa(isa)) << " " << x[i];
+  }
+  set_active_isa(saved);
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, EngineVsDecoder,
