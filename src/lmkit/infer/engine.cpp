@@ -658,7 +658,40 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
           }
         }
         // Token i, head h over positions 0..pos[i] of its sequence (the earlier tokens of
-        // this batch are in the cache now).
+        // this batch are in the cache now). Several tokens (prefill): attend_many, a chunk
+        // of query rows at a time; else (and when capturing weights) one row at a time.
+        if ((t_end - t_begin) * group >= 4 && !capture) {
+          constexpr int64_t kChunk = 64;  // query rows per attend_many call
+          thread_local std::vector<float*> outs;
+          thread_local std::vector<const float*> qs;
+          thread_local std::vector<int64_t> lens;
+          thread_local std::vector<float> scratch;
+          outs.clear();
+          qs.clear();
+          lens.clear();
+          auto flush = [&] {
+            if (lens.empty()) return;
+            const int64_t need = infer_kernels::attend_many_scratch(
+                int64_t(lens.size()), *std::max_element(lens.begin(), lens.end()), hs);
+            if (scratch.size() < size_t(need)) scratch.resize(size_t(need));
+            infer_kernels::attend_many(outs.data(), qs.data(), lens.data(), int64_t(lens.size()),
+                                       kbase, vbase, I.elem == 2, hs, scale, scratch.data());
+            outs.clear();
+            qs.clear();
+            lens.clear();
+          };
+          for (int64_t t = t_begin; t < t_end; ++t) {
+            const int64_t i = tok_order[size_t(t)];
+            for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
+              outs.push_back(I.att.data() + i * qd + h * hs);
+              qs.push_back(I.q.data() + i * qd + h * hs);
+              lens.push_back(pos[size_t(i)] + 1);
+            }
+            if (int64_t(lens.size()) >= kChunk) flush();
+          }
+          flush();
+          continue;
+        }
         for (int64_t t = t_begin; t < t_end; ++t) {
           const int64_t i = tok_order[size_t(t)];
           for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {

@@ -94,7 +94,13 @@ void f32_to_f16_k(const float* src, f16* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
 
-constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k};
+void attend_many_k(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
+                   const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
+                   float* scratch) {
+  attend_many_impl<Scalar>(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k};
 
 }  // namespace
 
@@ -123,6 +129,17 @@ void gemv_f32(float* y, int64_t ldy, const float* x, int64_t M, const float* w, 
 
 void f32_to_f16_row(const float* src, f16* dst, int64_t n) {
   detail::table().f32_to_f16(src, dst, n);
+}
+
+void attend_many(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
+                 const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
+                 float* scratch) {
+  detail::table().attend_many(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
+}
+
+int64_t attend_many_scratch(int64_t nq, int64_t n_max, int64_t hs) {
+  constexpr int64_t kMaxW = 16;  // the widest vector (AVX-512) of the implementations
+  return nq * ((n_max + kMaxW - 1) / kMaxW * kMaxW) + hs * kMaxW;
 }
 
 void matmul_llama2c_q8(float* y, const float* x, const int8_t* wq, const float* ws, int64_t gs,

@@ -36,6 +36,15 @@ void f32_to_f16_row(const float* src, f16* dst, int64_t n);
 void attend(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
             int64_t n, int64_t hs, float scale, float* probs);
 
+// Several query rows against one head's cache (prefill: the tokens of one sequence and
+// the query heads that share a KV head): query r (hs) attends to positions 0..n[r]-1, as
+// attend (the same softmax and the same order of the weighted sum; the scores' sums are
+// associated differently). out[r] (hs); scratch: attend_many_scratch(nq, max n, hs) floats.
+void attend_many(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
+                 const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
+                 float* scratch);
+int64_t attend_many_scratch(int64_t nq, int64_t n_max, int64_t hs);
+
 // y[m * ldy + r] = w_r . x_m: rows r < n_rows of w (n_rows, K) against x (M, K), each
 // weight row read once for up to four activation rows (decode's matrix-vector products).
 void gemv_f32(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,

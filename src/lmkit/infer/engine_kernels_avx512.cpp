@@ -43,7 +43,13 @@ void f32_to_f16_k(const float* src, f16* dst, int64_t n) {
   for (; i < n; ++i) dst[i].bits = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k};
+void attend_many_k(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
+                   const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
+                   float* scratch) {
+  attend_many_impl<Avx512>(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k};
 
 }  // namespace
 

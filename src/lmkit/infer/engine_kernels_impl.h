@@ -28,18 +28,12 @@ float dot_half(const float* a, const f16* b, int64_t n) {
   return s;
 }
 
-// engine_kernels.h attend: scores, softmax (max-subtracted, vector exp), weighted sum of V.
+// probs (n) = softmax(probs): max-subtracted, vector exp, scaled by 1 / sum.
 template <class S>
-void attend_impl(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
-                 int64_t n, int64_t hs, float scale, float* probs) {
+void softmax_row(float* probs, int64_t n) {
   using V = typename S::V;
   float mx = -__builtin_inff();
-  for (int64_t j = 0; j < n; ++j) {
-    const float s = (kv_f16 ? dot_half<S>(q, reinterpret_cast<const f16*>(k) + j * hs, hs)
-                            : dot<S>(q, reinterpret_cast<const float*>(k) + j * hs, hs)) * scale;
-    probs[j] = s;
-    mx = s > mx ? s : mx;
-  }
+  for (int64_t j = 0; j < n; ++j) mx = probs[j] > mx ? probs[j] : mx;
   const V vmx = S::set1(mx);
   V vsum = S::zero();
   int64_t j = 0;
@@ -52,6 +46,18 @@ void attend_impl(float* out, const float* q, const uint8_t* k, const uint8_t* v,
   for (; j < n; ++j) sum += (probs[j] = simd::Scalar::exp(probs[j] - mx));
   const float inv = 1.0f / sum;
   for (j = 0; j < n; ++j) probs[j] *= inv;
+}
+
+// engine_kernels.h attend: scores, softmax (max-subtracted, vector exp), weighted sum of V.
+template <class S>
+void attend_impl(float* out, const float* q, const uint8_t* k, const uint8_t* v, bool kv_f16,
+                 int64_t n, int64_t hs, float scale, float* probs) {
+  using V = typename S::V;
+  for (int64_t j = 0; j < n; ++j)
+    probs[j] = (kv_f16 ? dot_half<S>(q, reinterpret_cast<const f16*>(k) + j * hs, hs)
+                       : dot<S>(q, reinterpret_cast<const float*>(k) + j * hs, hs)) * scale;
+  softmax_row<S>(probs, n);
+  int64_t j;
   // out = sum_j p_j v_j, a register block of up to 4 vectors of the head at a time.
   int64_t d = 0;
   for (; d + 4 * S::W <= hs; d += 4 * S::W) {
@@ -139,5 +145,115 @@ void gemv_f32_impl(float* y, int64_t ldy, const float* x, int64_t M, const float
       case 3: gemv_rows<S, 3>(ym, ldy, xm, w, K, n_rows); break;
       default: gemv_rows<S, 4>(ym, ldy, xm, w, K, n_rows); break;
     }
+  }
+}
+
+// engine_kernels.h attend_many: nq query rows against one head's cache. Scores a tile of W
+// keys at a time for every query that reaches it, from the tile transposed (hs, W) so that
+// each lane is one key (no horizontal sums); then each row's softmax; then the weighted
+// sums of V for four queries at a time, each V row loaded (and converted) once for them.
+template <class S>
+void attend_many_impl(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
+                      const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
+                      float* scratch) {
+  using V = typename S::V;
+  constexpr int W = S::W;
+  int64_t n_max = 0;
+  for (int64_t r = 0; r < nq; ++r) n_max = n[r] > n_max ? n[r] : n_max;
+  const int64_t ld = (n_max + W - 1) / W * W;
+  float* sc = scratch;            // (nq, ld) scores, then probabilities
+  float* kt = scratch + nq * ld;  // (hs, W) one tile of keys, transposed
+  auto key = [&](int64_t j, int64_t d) {
+    return kv_f16 ? h2f(reinterpret_cast<const f16*>(k)[j * hs + d])
+                  : reinterpret_cast<const float*>(k)[j * hs + d];
+  };
+  for (int64_t j0 = 0; j0 < n_max; j0 += W) {
+    const int64_t jw = n_max - j0 < W ? n_max - j0 : W;
+    for (int64_t jj = 0; jj < W; ++jj)
+      for (int64_t d = 0; d < hs; ++d) kt[d * W + jj] = jj < jw ? key(j0 + jj, d) : 0.0f;
+    // Four queries at a time, two partial sums each (even / odd d) to hide FMA latency.
+    int64_t r = 0;
+    for (; r + 4 <= nq; r += 4) {
+      if (n[r] <= j0 && n[r + 1] <= j0 && n[r + 2] <= j0 && n[r + 3] <= j0) continue;
+      V a[4][2];
+      for (int i = 0; i < 4; ++i) a[i][0] = a[i][1] = S::zero();
+      int64_t d = 0;
+      for (; d + 2 <= hs; d += 2) {
+        const V k0 = S::load(kt + d * W), k1 = S::load(kt + (d + 1) * W);
+        for (int i = 0; i < 4; ++i) {
+          a[i][0] = S::fma(S::set1(q[r + i][d]), k0, a[i][0]);
+          a[i][1] = S::fma(S::set1(q[r + i][d + 1]), k1, a[i][1]);
+        }
+      }
+      for (; d < hs; ++d)
+        for (int i = 0; i < 4; ++i) a[i][0] = S::fma(S::set1(q[r + i][d]), S::load(kt + d * W), a[i][0]);
+      for (int i = 0; i < 4; ++i)
+        S::store(sc + (r + i) * ld + j0, S::mul(S::add(a[i][0], a[i][1]), S::set1(scale)));
+    }
+    for (; r < nq; ++r) {
+      if (n[r] <= j0) continue;
+      V a0 = S::zero(), a1 = S::zero();
+      int64_t d = 0;
+      for (; d + 2 <= hs; d += 2) {
+        a0 = S::fma(S::set1(q[r][d]), S::load(kt + d * W), a0);
+        a1 = S::fma(S::set1(q[r][d + 1]), S::load(kt + (d + 1) * W), a1);
+      }
+      for (; d < hs; ++d) a0 = S::fma(S::set1(q[r][d]), S::load(kt + d * W), a0);
+      S::store(sc + r * ld + j0, S::mul(S::add(a0, a1), S::set1(scale)));
+    }
+  }
+  // Softmax over each query's own n positions; zeros after them (up to the block's longest
+  // row, so the weighted sums below can run all four queries to the same length).
+  for (int64_t r = 0; r < nq; ++r) {
+    softmax_row<S>(sc + r * ld, n[r]);
+    const int64_t r4 = r / 4 * 4, r4e = nq < r4 + 4 ? nq : r4 + 4;  // r's block of four
+    int64_t nb = 0;
+    for (int64_t i = r4; i < r4e; ++i) nb = n[i] > nb ? n[i] : nb;
+    for (int64_t j = n[r]; j < nb; ++j) sc[r * ld + j] = 0.0f;
+  }
+  auto vload = [&](int64_t j, int64_t d) {
+    return kv_f16 ? load_half<S>(reinterpret_cast<const f16*>(v) + j * hs + d)
+                  : S::load(reinterpret_cast<const float*>(v) + j * hs + d);
+  };
+  for (int64_t r = 0; r < nq; r += 4) {
+    const int64_t nr = nq - r < 4 ? nq - r : 4;
+    int64_t nb = 0;
+    for (int64_t i = 0; i < nr; ++i) nb = n[r + i] > nb ? n[r + i] : nb;
+    int64_t d = 0;
+    for (; d + 4 * W <= hs; d += 4 * W) {
+      V a[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int c = 0; c < 4; ++c) a[i][c] = S::zero();
+      for (int64_t j = 0; j < nb; ++j) {
+        const V v0 = vload(j, d), v1 = vload(j, d + W), v2 = vload(j, d + 2 * W), v3 = vload(j, d + 3 * W);
+        for (int64_t i = 0; i < nr; ++i) {
+          const V p = S::set1(sc[(r + i) * ld + j]);
+          a[i][0] = S::fma(p, v0, a[i][0]);
+          a[i][1] = S::fma(p, v1, a[i][1]);
+          a[i][2] = S::fma(p, v2, a[i][2]);
+          a[i][3] = S::fma(p, v3, a[i][3]);
+        }
+      }
+      for (int64_t i = 0; i < nr; ++i)
+        for (int c = 0; c < 4; ++c) S::store(out[r + i] + d + c * W, a[i][c]);
+    }
+    for (; d + W <= hs; d += W) {
+      V a[4];
+      for (int i = 0; i < 4; ++i) a[i] = S::zero();
+      for (int64_t j = 0; j < nb; ++j) {
+        const V v0 = vload(j, d);
+        for (int64_t i = 0; i < nr; ++i) a[i] = S::fma(S::set1(sc[(r + i) * ld + j]), v0, a[i]);
+      }
+      for (int64_t i = 0; i < nr; ++i) S::store(out[r + i] + d, a[i]);
+    }
+    for (; d < hs; ++d)
+      for (int64_t i = 0; i < nr; ++i) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < nb; ++j)
+          acc += sc[(r + i) * ld + j] *
+                 (kv_f16 ? h2f(reinterpret_cast<const f16*>(v)[j * hs + d])
+                         : reinterpret_cast<const float*>(v)[j * hs + d]);
+        out[r + i][d] = acc;
+      }
   }
 }

@@ -12,6 +12,9 @@ struct Table {
   void (*gemv_f32)(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
                    int64_t n_rows);
   void (*f32_to_f16)(const float* src, f16* dst, int64_t n);
+  void (*attend_many)(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
+                      const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
+                      float* scratch);
 };
 
 const Table& scalar_table();

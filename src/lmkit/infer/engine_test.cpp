@@ -237,6 +237,50 @@ TEST(EngineKernels, F16CacheRowsRoundAsTheScalarConversion) {
   set_active_isa(saved);
 }
 
+// attend_many (prefill's attention: many query rows per pass over the cache) against
+// attend (one row), on every ISA, f32 and f16 caches, head sizes that are and are not
+// multiples of the vector width, causal lengths.
+TEST(EngineKernels, AttendManyMatchesAttend) {
+  const Isa saved = active_isa();
+  Rng r(9);
+  for (int64_t hs : {8, 64, 80}) {
+    for (bool f16_cache : {false, true}) {
+      const int64_t n_pos = 45, nq = 23;
+      std::vector<float> kf(size_t(n_pos * hs)), vf(size_t(n_pos * hs)), q(size_t(nq * hs));
+      for (float& x : kf) x = float(r.normal());
+      for (float& x : vf) x = float(r.normal());
+      for (float& x : q) x = float(r.normal());
+      std::vector<f16> kh(kf.size()), vh(vf.size());
+      for (size_t i = 0; i < kf.size(); ++i) kh[i] = f32_to_f16(kf[i]), vh[i] = f32_to_f16(vf[i]);
+      const auto* k = f16_cache ? reinterpret_cast<const uint8_t*>(kh.data()) : reinterpret_cast<const uint8_t*>(kf.data());
+      const auto* v = f16_cache ? reinterpret_cast<const uint8_t*>(vh.data()) : reinterpret_cast<const uint8_t*>(vf.data());
+      std::vector<int64_t> lens;
+      std::vector<const float*> qs;
+      std::vector<float> out(size_t(nq * hs)), want(size_t(nq * hs));
+      std::vector<float*> outs;
+      for (int64_t i = 0; i < nq; ++i) {
+        lens.push_back(n_pos - nq + 1 + i / 2 * 2);  // nondecreasing, pairs of equal lengths
+        qs.push_back(q.data() + i * hs);
+        outs.push_back(out.data() + i * hs);
+      }
+      for (int isa = 0; isa <= int(detect_isa()); ++isa) {
+        set_active_isa(Isa(isa));
+        std::vector<float> scratch(size_t(infer_kernels::attend_many_scratch(nq, n_pos, hs)));
+        std::vector<float> probs(static_cast<size_t>(n_pos));
+        infer_kernels::attend_many(outs.data(), qs.data(), lens.data(), nq, k, v, f16_cache, hs, 0.125f,
+                                   scratch.data());
+        for (int64_t i = 0; i < nq; ++i)
+          infer_kernels::attend(want.data() + i * hs, qs[size_t(i)], k, v, f16_cache, lens[size_t(i)], hs,
+                                0.125f, probs.data());
+        for (size_t i = 0; i < out.size(); ++i)
+          ASSERT_NEAR(out[i], want[i], 2e-6 * (1.0 + std::fabs(want[i])))
+              << isa_name(Isa(isa)) << " hs " << hs << (f16_cache ? " f16" : " f32") << " " << i;
+      }
+    }
+  }
+  set_active_isa(saved);
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, EngineVsDecoder,
                          ::testing::Values("gpt2", "llama_gqa", "qwen2", "qwen3"));
 
