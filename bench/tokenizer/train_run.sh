@@ -16,8 +16,8 @@
 #             character coverage 0.9995, every sentence) vs `lmkit train-tokenizer
 #             --algorithm bpe --vocab-size 32000` (byte-level, cl100k pattern: also lossless);
 #   spm-spm:  spm_train with identity normalization and its default whitespace handling vs
-#             lmkit's SentencePiece-style BPE trainer (lmkit_spm_train_bench: the same
-#             model type, "▁word" units, byte fallback, .model output), both 32000;
+#             `lmkit train-tokenizer --algorithm spm-bpe` (the same model type, "▁word"
+#             units, byte fallback, .model output), both 32000;
 #   hf:       HF BpeTrainer (byte-level, the same cl100k pattern; the npm binding trains
 #             with BpeTrainer::default(), vocab 30000, the only size it offers) vs lmkit
 #             --vocab-size 30000. RAYON_NUM_THREADS=2.
@@ -27,7 +27,7 @@
 #
 # Usage: bench/tokenizer/train_run.sh      Env: RUNS (3), THREADS (2), LMKIT_ASSETS,
 #        LMKIT_NPM_REF (node_modules with tokenizers@0.23.2; installed when missing),
-#        LMKIT_BUILD_DIR (a build holding lmkit and lmkit_spm_train_bench; default build/,
+#        LMKIT_BUILD_DIR (a build holding lmkit; default build/,
 #        built when missing), PAIRS (default "spm-bpe spm-spm hf").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,12 +44,11 @@ fi
 command -v spm_train > /dev/null || { echo "spm_train not found: apt-get install sentencepiece" >&2; exit 1; }
 /usr/bin/python3 -c "import sentencepiece" 2> /dev/null || { echo "apt-get install python3-sentencepiece" >&2; exit 1; }
 command -v bible > /dev/null || { echo "bible not found: apt-get install bible-kjv" >&2; exit 1; }
-if [ ! -x "$BUILD/lmkit" ] || [ ! -x "$BUILD/bench/tokenizer/lmkit_spm_train_bench" ]; then
+if [ ! -x "$BUILD/lmkit" ]; then
   [ -f "$BUILD/CMakeCache.txt" ] || LMKIT_BUILD_DIR="$BUILD" bash scripts/setup.sh > /dev/null
-  cmake --build "$BUILD" --target lmkit lmkit_spm_train_bench -j"$(nproc)" > /dev/null
+  cmake --build "$BUILD" --target lmkit -j"$(nproc)" > /dev/null
 fi
 LMKIT="$BUILD/lmkit"
-SPM_BENCH="$BUILD/bench/tokenizer/lmkit_spm_train_bench"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -106,7 +105,8 @@ lmkit_bpe() {  # lmkit_bpe VOCAB
     --pattern cl100k --vocab-size "$1" --threads "$THREADS" --out "$WORK/lmkit_bpe$1"
 }
 lmkit_spm() {
-  timed lmkit_spm "$SPM_BENCH" "$WORK/train.txt" 32000 "$WORK/lmkit_spm.model" --threads "$THREADS"
+  timed lmkit_spm "$LMKIT" train-tokenizer --input "$WORK/train.txt" --algorithm spm-bpe \
+    --vocab-size 32000 --threads "$THREADS" --out "$WORK/lmkit_spm"
 }
 hf() {
   timed hf env RAYON_NUM_THREADS="$THREADS" node bench/tokenizer/node_train.mjs train "$WORK/train.txt" "$WORK/hf.json"
@@ -136,7 +136,7 @@ tokens_of() {
   case "$1" in
     spm_lossless | spm_default_ws) spm_tokens "$WORK/$1.model" ;;
     lmkit_bpe*) lmkit_tokens "$WORK/$1/tokenizer.json" ;;
-    lmkit_spm) lmkit_tokens "$WORK/lmkit_spm.model" ;;
+    lmkit_spm) lmkit_tokens "$WORK/lmkit_spm/tokenizer.model" ;;
     hf) node bench/tokenizer/node_train.mjs count "$WORK/hf.json" "$WORK/heldout.txt" |
           /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['tokens'])" ;;
   esac

@@ -15,6 +15,8 @@
 #include "lmkit/io/tiktoken_file.h"
 #include "lmkit/tokenizer/bpe_trainer.h"
 #include "lmkit/tokenizer/regex_split.h"
+#include "lmkit/io/sentencepiece_model.h"
+#include "lmkit/tokenizer/spm_bpe_trainer.h"
 #include "lmkit/tokenizer/unigram_trainer.h"
 #include "lmkit/tokenizer/wordpiece_trainer.h"
 
@@ -23,7 +25,7 @@ namespace lmkit::cli {
 namespace {
 
 const Command kTrainTokenizer{
-    "train-tokenizer", "Train a BPE, Unigram or WordPiece vocabulary and write tokenizer.json",
+    "train-tokenizer", "Train a BPE, Unigram, WordPiece or SentencePiece-BPE vocabulary and write tokenizer.json (tokenizer.model for spm-bpe)",
     [](CLI::App& app) -> Run {
       struct Opts {
         std::vector<std::string> inputs, specials;
@@ -37,13 +39,14 @@ const Command kTrainTokenizer{
           ->required()
           ->check(CLI::Range(1, 1 << 24));
       app.add_option("--algorithm", o->algorithm,
-                     "bpe (byte-level, GPT-2 style), unigram (SentencePiece style, byte fallback) or "
-                     "wordpiece (BERT style)")
-          ->check(CLI::IsMember({"bpe", "unigram", "wordpiece"}));
+                     "bpe (byte-level, GPT-2 style), unigram (SentencePiece style, byte fallback), "
+                     "wordpiece (BERT style) or spm-bpe (SentencePiece's BPE with byte fallback: "
+                     "writes tokenizer.model, which sentencepiece and lmkit load)")
+          ->check(CLI::IsMember({"bpe", "unigram", "wordpiece", "spm-bpe"}));
       app.add_option("--pattern", o->pattern, "bpe split pattern: gpt2, cl100k (= gpt4), o200k, qwen2 or a regex");
       app.add_option("--special", o->specials, "special tokens to reserve (repeatable)");
       app.add_option("--min-frequency", o->min_frequency, "bpe: stop when the best pair is rarer than this");
-      app.add_option("--out", o->out, "output folder (created): tokenizer.json [+ tokenizer.tiktoken]")->required();
+      app.add_option("--out", o->out, "output folder (created): tokenizer.json [+ tokenizer.tiktoken], or tokenizer.model for spm-bpe")->required();
       auto threads = add_threads_option(app);
       return [o, threads]() -> int {
         threads();
@@ -57,7 +60,7 @@ const Command kTrainTokenizer{
           auto named = split_pattern_by_name(o->pattern);
           regex = named ? *named : o->pattern;
           pre = make_split_pretokenizer(regex, true, SplitBehavior::kIsolated, false);
-        } else if (o->algorithm == "unigram") {
+        } else if (o->algorithm == "unigram" || o->algorithm == "spm-bpe") {
           pre = make_metaspace_pretokenizer("\xE2\x96\x81", "always", true);
         } else {
           normalizer = make_bert_normalizer(true, true, -1, true);
@@ -77,6 +80,18 @@ const Command kTrainTokenizer{
           write_file_atomic(json_path, byte_level_bpe_tokenizer_json(r, regex));
           save_tiktoken(r.tokens, (std::filesystem::path(o->out) / "tokenizer.tiktoken").string());
           vocab = int64_t(r.tokens.size() + r.special_tokens.size());
+        } else if (o->algorithm == "spm-bpe") {
+          SpmBpeTrainerOptions so;
+          so.vocab_size = o->vocab_size;
+          // spm_train's default control pieces <s> / </s> after <unk>, then the user's.
+          so.special_tokens = {"<s>", "</s>"};
+          for (const auto& t : o->specials)
+            if (std::find(so.special_tokens.begin(), so.special_tokens.end(), t) == so.special_tokens.end())
+              so.special_tokens.push_back(t);
+          const SpmBpeVocab v = train_spm_bpe(words, so);
+          json_path = (std::filesystem::path(o->out) / "tokenizer.model").string();
+          write_file_atomic(json_path, serialize_sentencepiece_model(spm_bpe_model_spec(v)));
+          vocab = int64_t(v.pieces.size());
         } else if (o->algorithm == "unigram") {
           UnigramTrainerOptions uo;
           uo.vocab_size = o->vocab_size;

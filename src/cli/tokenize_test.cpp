@@ -111,20 +111,28 @@ TEST_F(TokenizeCli, TrainTokenizerEveryAlgorithmRoundTrips) {
   for (int i = 0; i < 400; ++i)
     corpus += "the cat sat on the mat; " + std::to_string(i) + " cats and dogs, naïve café\n";
   std::string in = write("corpus.txt", corpus);
-  for (std::string algo : {"bpe", "unigram", "wordpiece"}) {
+  for (std::string algo : {"bpe", "unigram", "wordpiece", "spm-bpe"}) {
     std::string out = (dir_ / ("tok_" + algo)).string();
-    auto r = run("train-tokenizer --input '" + in + "' --vocab-size 300 --algorithm " + algo +
+    // SentencePiece BPE spends 256 + 3 ids on byte-fallback and control pieces.
+    const int vocab = algo == "spm-bpe" ? 600 : 300;
+    auto r = run("train-tokenizer --input '" + in + "' --vocab-size " + std::to_string(vocab) +
+                     " --algorithm " + algo +
                      " --special '<|endoftext|>' --out '" + out + "'",
                  "", true);
     ASSERT_EQ(r.code, 0) << r.out;
-    ASSERT_TRUE(fs::exists(out + "/tokenizer.json")) << algo;
+    ASSERT_TRUE(fs::exists(out + (algo == "spm-bpe" ? "/tokenizer.model" : "/tokenizer.json"))) << algo;
     auto enc = run("tokenize --tokenizer '" + out + "' --input '" + in + "'");
     ASSERT_EQ(enc.code, 0);
     std::istringstream ids(enc.out);
     int n = 0, max_id = -1;
     for (int id; ids >> id; ++n) max_id = std::max(max_id, id);
     EXPECT_GT(n, 0);
-    EXPECT_LT(max_id, 300) << algo;
+    EXPECT_LT(max_id, vocab) << algo;
+    if (algo == "spm-bpe") {  // byte fallback, identity normalization: exact round trip
+      auto dec = run("tokenize --tokenizer '" + out + "' --decode", write("ids.txt", enc.out));
+      EXPECT_EQ(dec.out, corpus);
+      EXPECT_LT(n, int(corpus.size()) / 3) << "BPE should compress the corpus";
+    }
     if (algo == "bpe") {  // byte-level: exact round trip
       auto dec = run("tokenize --tokenizer '" + out + "' --decode", write("ids.txt", enc.out));
       EXPECT_EQ(dec.out, corpus);
