@@ -29,6 +29,11 @@ inline std::string assets_dir() {
 inline std::string asset(const std::string& rel) {
   return assets_dir() + "/" + rel;
 }
+// asset(rel) when it exists, else "" (for tests that check several assets at once).
+inline std::string existing_asset(const std::string& rel) {
+  const std::string p = asset(rel);
+  return std::filesystem::exists(p) ? p : "";
+}
 // A committed fixture: <source>/tests/fixtures/<rel>.
 inline std::string fixture(const std::string& rel) {
   return std::string(LMKIT_SOURCE_DIR) + "/tests/fixtures/" + rel;
@@ -44,6 +49,13 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// "48656c6c6f" -> "Hello" (fixtures store texts that are not valid UTF-8 as hex).
+inline std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return out;
+}
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
   const std::string s = read_file(path);
   return std::vector<uint8_t>(s.begin(), s.end());

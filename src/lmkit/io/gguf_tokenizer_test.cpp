@@ -8,13 +8,12 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
-#include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
 
-using lmkit::testing::asset;
-using lmkit::testing::read_file;
+using lmkit::test::read_file;
 
 struct VocabCase {
   std::string text;
@@ -50,7 +49,7 @@ std::vector<VocabCase> read_cases(const std::string& inp_path, const std::string
 
 void check_vocab(const std::string& name) {
   const std::string base = "tokenizers/llamacpp-vocab/ggml-vocab-" + name + ".gguf";
-  const std::string gguf = asset(base), inp = asset(base + ".inp"), out = asset(base + ".out");
+  const std::string gguf = test::existing_asset(base), inp = test::existing_asset(base + ".inp"), out = test::existing_asset(base + ".out");
   if (gguf.empty() || inp.empty() || out.empty()) GTEST_SKIP() << "shared assets not found: " << base;
   const auto tok = load_gguf_tokenizer(gguf);
   const auto cases = read_cases(inp, out);
@@ -68,7 +67,7 @@ TEST(GgufTokenizer, LlamaSpmVectors) { check_vocab("llama-spm"); }
 TEST(GgufTokenizer, Phi3Vectors) { check_vocab("phi-3"); }
 TEST(GgufTokenizer, BertBgeVectors) {
   check_vocab("bert-bge");
-  const std::string gguf = asset("tokenizers/llamacpp-vocab/ggml-vocab-bert-bge.gguf");
+  const std::string gguf = test::existing_asset("tokenizers/llamacpp-vocab/ggml-vocab-bert-bge.gguf");
   if (gguf.empty()) return;
   const auto tok = load_gguf_tokenizer(gguf);
   // [CLS] hello world [SEP]; continuation pieces come back with "##".
@@ -81,7 +80,7 @@ TEST(GgufTokenizer, FalconVectors) { check_vocab("falcon"); }
 TEST(GgufTokenizer, MptVectors) { check_vocab("mpt"); }
 
 TEST(GgufTokenizer, Llama2TinyModelVocabulary) {
-  const std::string path = asset("models/llama-2-tiny-random.gguf");
+  const std::string path = test::existing_asset("models/llama-2-tiny-random.gguf");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_gguf_tokenizer(path);
   EXPECT_EQ(tok->vocab_size(), 32000);

@@ -9,17 +9,16 @@
 
 #include "lmkit/core/error.h"
 #include "lmkit/io/sentencepiece_model.h"
-#include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
 
-using lmkit::testing::asset;
-using lmkit::testing::read_file;
+using lmkit::test::read_file;
 
 TEST(Llama2cTokenizer, EncodesLlama2cTestCases) {
-  const std::string path = asset("models/tokenizer.bin");
-  const std::string golden = asset("golden/llama2_tokenizer_encodings.json");
+  const std::string path = test::existing_asset("models/tokenizer.bin");
+  const std::string golden = test::existing_asset("golden/llama2_tokenizer_encodings.json");
   if (path.empty() || golden.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_llama2c_tokenizer(path);
   EXPECT_EQ(tok->vocab_size(), 32000);
@@ -39,9 +38,9 @@ TEST(Llama2cTokenizer, EncodesLlama2cTestCases) {
 TEST(Llama2cTokenizer, AgreesWithSentencePieceOnShakespeare) {
   // run.c's algorithm and sentencepiece's BPE pick the same merges on text whose
   // characters are all in the vocabulary (the dummy prefix is the " " token).
-  const std::string bin = asset("models/tokenizer.bin");
-  const std::string model = asset("tokenizers/llama2-sp/tokenizer.model");
-  const std::string text_path = asset("text/tinyshakespeare.txt");
+  const std::string bin = test::existing_asset("models/tokenizer.bin");
+  const std::string model = test::existing_asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string text_path = test::existing_asset("text/tinyshakespeare.txt");
   if (bin.empty() || model.empty() || text_path.empty()) GTEST_SKIP() << "shared assets not found";
   const auto tok = load_llama2c_tokenizer(bin);
   const auto spm = load_sentencepiece_model(model);
@@ -52,8 +51,8 @@ TEST(Llama2cTokenizer, AgreesWithSentencePieceOnShakespeare) {
 // Segmented merging (cuts before space runs) equals one pass over the text, which a
 // vocabulary with an unreachable token holding "x " forces.
 TEST(Llama2cTokenizer, SegmentedMergeEqualsSinglePass) {
-  const std::string bin = asset("models/tokenizer.bin");
-  const std::string text_path = asset("text/tinyshakespeare.txt");
+  const std::string bin = test::existing_asset("models/tokenizer.bin");
+  const std::string text_path = test::existing_asset("text/tinyshakespeare.txt");
   if (bin.empty() || text_path.empty()) GTEST_SKIP() << "shared assets not found";
   const auto tok = load_llama2c_tokenizer(bin);
   std::vector<std::string> vocab = tok->vocab();
@@ -66,7 +65,7 @@ TEST(Llama2cTokenizer, SegmentedMergeEqualsSinglePass) {
 }
 
 TEST(Llama2cTokenizer, DecodeLikeRunC) {
-  const std::string path = asset("models/tokenizer.bin");
+  const std::string path = test::existing_asset("models/tokenizer.bin");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_llama2c_tokenizer(path);
   // <0x0A> is a raw newline; the space of "▁Hello" (15043) is kept unless after BOS.
@@ -80,7 +79,7 @@ TEST(Llama2cTokenizer, DecodeLikeRunC) {
 }
 
 TEST(Llama2cTokenizer, Stories260KVocabulary) {
-  const std::string path = asset("models/tok512.bin");
+  const std::string path = test::existing_asset("models/tok512.bin");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_llama2c_tokenizer(path);
   EXPECT_EQ(tok->vocab_size(), 512);

@@ -7,19 +7,18 @@
 #include <nlohmann/json.hpp>
 
 #include "lmkit/core/error.h"
-#include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/core/test_support.h"
 #include "lmkit/tokenizer/unigram.h"
 
 namespace lmkit {
 namespace {
 
 using json = nlohmann::json;
-using lmkit::testing::asset;
-using lmkit::testing::fixture;
-using lmkit::testing::read_file;
+std::string fixture(const std::string& rel) { return test::fixture("tokenizer/" + rel); }
+using lmkit::test::read_file;
 
 std::string model_path(const std::string& ref) {
-  if (ref.rfind("assets:", 0) == 0) return asset(ref.substr(7));
+  if (ref.rfind("assets:", 0) == 0) return test::existing_asset(ref.substr(7));
   return fixture(ref.substr(8));
 }
 
@@ -30,7 +29,7 @@ void check_cases(const std::string& cases_file) {
   const auto tok = load_sentencepiece_model(path);
   int n = 0;
   for (const json& c : doc["cases"]) {
-    const std::string text = c.contains("text") ? c["text"].get<std::string>() : testing::from_hex(c["text_hex"]);
+    const std::string text = c.contains("text") ? c["text"].get<std::string>() : test::from_hex(c["text_hex"]);
     const std::vector<int32_t> want = c["ids"].get<std::vector<int32_t>>();
     const std::vector<int32_t> got = tok->encode(text);
     EXPECT_EQ(got, want) << cases_file << " case " << n << ": " << text.substr(0, 80);
@@ -52,8 +51,8 @@ TEST(SentencePieceModel, CharMatchesSentencepiece) { check_cases("spm_char_cases
 // All of Tiny Shakespeare in one call (long inputs: float score sums in Unigram, BPE
 // segments), pinned by count and FNV-1a-64 of the ids (spm_whole_text.json).
 TEST(SentencePieceModel, WholeShakespeareMatchesSentencepiece) {
-  const std::string text_path = asset("text/tinyshakespeare.txt");
-  const std::string llama = asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string text_path = test::existing_asset("text/tinyshakespeare.txt");
+  const std::string llama = test::existing_asset("tokenizers/llama2-sp/tokenizer.model");
   if (text_path.empty() || llama.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const std::string text = read_file(text_path);
   const json doc = json::parse(read_file(fixture("spm_whole_text.json")));
@@ -104,7 +103,7 @@ TEST(SentencePieceModel, UnigramHfSemanticsMatchesHfTokenizers) {
 }
 
 TEST(SentencePieceModel, Llama2Fields) {
-  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string path = test::existing_asset("tokenizers/llama2-sp/tokenizer.model");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_sentencepiece_model(path);
   EXPECT_EQ(tok->vocab_size(), 32000);
@@ -131,8 +130,8 @@ TEST(SentencePieceModel, Llama2Fields) {
 // a model with one unreachable piece that does span one is encoded in a single pass.
 // Both must give the same ids.
 TEST(SentencePieceModel, SegmentedBpeEqualsSinglePass) {
-  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
-  const std::string text_path = asset("text/tinyshakespeare.txt");
+  const std::string path = test::existing_asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string text_path = test::existing_asset("text/tinyshakespeare.txt");
   if (path.empty() || text_path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_sentencepiece_model(path);
   SpmModelSpec spec = tok->spec();
@@ -146,7 +145,7 @@ TEST(SentencePieceModel, SegmentedBpeEqualsSinglePass) {
 // decode(encode(x)) == x for any valid UTF-8 with Llama-2's model (identity normalizer,
 // byte fallback, dummy prefix stripped on decode); empty input gives no ids.
 TEST(SentencePieceModel, Llama2RoundTripsRandomUtf8) {
-  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string path = test::existing_asset("tokenizers/llama2-sp/tokenizer.model");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_sentencepiece_model(path);
   EXPECT_TRUE(tok->encode("").empty());
@@ -180,7 +179,7 @@ TEST(SentencePieceModel, Llama2RoundTripsRandomUtf8) {
 // A 10 MB single line (words) and a 1 MB line without spaces (one BPE segment) encode
 // and round-trip.
 TEST(SentencePieceModel, LongSingleLines) {
-  const std::string path = asset("tokenizers/llama2-sp/tokenizer.model");
+  const std::string path = test::existing_asset("tokenizers/llama2-sp/tokenizer.model");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   const auto tok = load_sentencepiece_model(path);
   std::string words;

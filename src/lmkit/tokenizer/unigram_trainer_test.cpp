@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
-#include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/core/test_support.h"
 #include "lmkit/tokenizer/unigram.h"
 
 namespace lmkit {
@@ -85,10 +85,10 @@ TEST(UnigramTrainer, SmallCorpusVocabulary) {
 }
 
 TEST(UnigramTrainer, CompressesLikeSentencepiece) {
-  const std::string path = testing::asset("text/tinyshakespeare.txt");
+  const std::string path = test::existing_asset("text/tinyshakespeare.txt");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
-  const auto ref = nlohmann::json::parse(testing::read_file(testing::fixture("spm_training_reference.json")));
-  const auto lines = normalized_lines(testing::read_file(path).substr(0, 300000));
+  const auto ref = nlohmann::json::parse(test::read_file(test::fixture("tokenizer/spm_training_reference.json")));
+  const auto lines = normalized_lines(test::read_file(path).substr(0, 300000));
   UnigramTrainerOptions o;
   o.vocab_size = ref["vocab_size"];
   o.special_tokens = {"<s>", "</s>"};

@@ -8,14 +8,14 @@
 #include <sstream>
 
 #include "lmkit/core/error.h"
-#include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/core/test_support.h"
 
 namespace lmkit {
 namespace {
 
 std::vector<std::string> read_vocab(const std::string& path) {
   std::vector<std::string> v;
-  std::istringstream in(testing::read_file(path));
+  std::istringstream in(test::read_file(path));
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     v.push_back(line);
@@ -24,11 +24,11 @@ std::vector<std::string> read_vocab(const std::string& path) {
 }
 
 TEST(WordPiece, BertUncasedMatchesHfTokenizers) {
-  const std::string vocab = testing::asset("tokenizers/bert-base-uncased/vocab.txt");
+  const std::string vocab = test::existing_asset("tokenizers/bert-base-uncased/vocab.txt");
   if (vocab.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
   WordPieceTokenizer tok(read_vocab(vocab), BertTokenizerOptions{}, vocab);
   EXPECT_EQ(tok.vocab_size(), 30522);
-  const auto doc = nlohmann::json::parse(testing::read_file(testing::fixture("wordpiece_bert_uncased_cases.json")));
+  const auto doc = nlohmann::json::parse(test::read_file(test::fixture("tokenizer/wordpiece_bert_uncased_cases.json")));
   int n = 0;
   for (const auto& c : doc["cases"]) {
     const std::string text = c["text"];

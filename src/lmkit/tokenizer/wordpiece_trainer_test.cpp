@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "lmkit/tokenizer/sentencepiece_test_util.h"
+#include "lmkit/core/test_support.h"
 #include "lmkit/tokenizer/wordpiece.h"
 
 namespace lmkit {
@@ -54,9 +54,9 @@ TEST(WordPieceTrainer, LayoutAndMerges) {
 }
 
 TEST(WordPieceTrainer, ShakespeareVocabularyEncodes) {
-  const std::string path = testing::asset("text/tinyshakespeare.txt");
+  const std::string path = test::existing_asset("text/tinyshakespeare.txt");
   if (path.empty()) GTEST_SKIP() << "shared assets not found (set LMKIT_ASSETS)";
-  const std::string text = testing::read_file(path).substr(0, 200000);
+  const std::string text = test::read_file(path).substr(0, 200000);
   WordPieceTrainerOptions o;
   o.vocab_size = 2000;
   const auto v = train_wordpiece(bert_word_counts(text), o);
