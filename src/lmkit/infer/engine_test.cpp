@@ -281,6 +281,28 @@ TEST(EngineKernels, AttendManyMatchesAttend) {
   set_active_isa(saved);
 }
 
+// The f32 matrix-vector product gives the same bits whatever the alignment of the weight
+// rows (GGUF tensors start 32 bytes into a cache line; the AVX-512 kernel then reads whole
+// lines and splices them).
+TEST(EngineKernels, GemvSameBitsAtAnyAlignment) {
+  const int64_t K = 96, N = 11;
+  Rng r(4);
+  std::vector<float> x(static_cast<size_t>(K)), buf(size_t(N * K + 64));
+  for (float& v : x) v = float(r.normal());
+  float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+  for (int64_t i = 0; i < N * K; ++i) aligned[i] = float(r.normal());
+  std::vector<float> want(static_cast<size_t>(N));
+  infer_kernels::gemv_f32(want.data(), N, x.data(), 1, aligned, K, N);
+  std::vector<float> moved(size_t(N * K + 64));
+  for (int64_t off : {1, 4, 8, 12}) {  // floats: 4, 16, 32, 48 bytes into a line
+    float* w = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(moved.data()) + 63) & ~uintptr_t(63)) + off;
+    std::copy(aligned, aligned + N * K, w);
+    std::vector<float> got(static_cast<size_t>(N));
+    infer_kernels::gemv_f32(got.data(), N, x.data(), 1, w, K, N);
+    EXPECT_EQ(got, want) << off;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, EngineVsDecoder,
                          ::testing::Values("gpt2", "llama_gqa", "qwen2", "qwen3"));
 
