@@ -160,6 +160,16 @@ inline __m512i load_pair_q4(const uint8_t* p, bool two) {
   return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
 }
 
+// The raw words of a Q4_0 block pair from its start ([d_b, t_b, d_b+1, t_b+1]) -> the
+// unsigned nibbles in element order, as load_pair_q4: [lo t_b, hi t_b, lo t_b+1, hi t_b+1].
+inline __m512i nibbles_q4(__m512i raw) {
+  const __m512i idx = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
+                                       8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+  __m512i v = _mm512_permutexvar_epi16(idx, raw);
+  v = _mm512_mask_srli_epi16(v, 0xFF00FF00u, v, 4);
+  return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
 // D[j]: the dpbusd lanes of row j for a block pair, 128-bit lanes [b, b, b+1, b+1].
 // -> sb / sb1: the 16 rows' block sums of b / b+1 (lane j = row j).
 inline void reduce16(const __m512i* D, __m512i& sb, __m512i& sb1) {
@@ -177,10 +187,6 @@ inline void reduce16(const __m512i* D, __m512i& sb, __m512i& sb1) {
   sb1 = _mm512_shuffle_i32x4(g0, g1, 0xDD);
 }
 
-// 16 f16 scales as f32.
-inline __m512 load_scales(const uint16_t* d) {
-  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
-}
 
 inline __m512 block_step(__m512 acc, __m512i s, int32_t c, __m512 dw, float dx) {
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, _mm512_set1_epi32(c))),
@@ -198,12 +204,17 @@ void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Pr
   const uint8_t* row[16];
   if constexpr (!Full)
     for (int j = 0; j < 16; ++j) row[j] = w + size_t(j < nrows ? j : nrows - 1) * stride;
+  // Word permute index of the scales: words 0..15 take word 0 (d_b), 16..31 word 9 (Q4_0:
+  // d_b+1 18 bytes on) or 17 (Q8_0: 34 bytes on).
+  const __m512i didx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(Q4 ? 9 : 17), 1);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
     const bool two = b + 1 < nb;
     const __m512i xv = _mm512_load_si512(x.qs + b * 32);
-    // The 16 rows' scales of blocks b and b+1, through a small array (cheaper than a gather).
-    alignas(64) uint16_t d16[32];
+    // The 16 rows' scales of blocks b and b+1 collect in the words of ds: row j's d_b in
+    // word j, its d_b+1 in word 16 + j (one merge-masked word permute per row, cheaper
+    // than a gather or scalar loads).
+    __m512i ds = _mm512_setzero_si512();
     __m512i D[16];
     const uint8_t* p = w + size_t(b) * bs;
     for (int j = 0; j < 16; ++j, p += stride) {
@@ -211,18 +222,24 @@ void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Pr
       // The same place 16 rows on (the next group): rows are too short (a few hundred
       // bytes) for the hardware prefetcher to pick up 16 interleaved streams in time.
       if constexpr (Full) _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchRows * stride), _MM_HINT_T0);
-      uint16_t db, db1 = 0;
-      __builtin_memcpy(&db, q, 2);
-      if (two) __builtin_memcpy(&db1, q + bs, 2);
-      d16[j] = db;
-      d16[16 + j] = db1;
-      const __m512i wv = Q4 ? load_pair_q4(q, two) : load_pair_q8(q, two);
+      __m512i wv, dv;
+      if constexpr (Q4) {
+        // Words of the two blocks: d_b (0), t_b (1..8), d_b+1 (9), t_b+1 (10..17).
+        const __m512i raw = _mm512_maskz_loadu_epi16(two ? 0x3FFFFu : 0x1FFu, q);
+        wv = nibbles_q4(raw);
+        dv = raw;
+      } else {
+        wv = load_pair_q8(q, two);
+        dv = _mm512_maskz_loadu_epi16(two ? 0x20001u : 0x1u, q);  // d_b (word 0), d_b+1 (word 17)
+      }
+      ds = _mm512_mask_permutexvar_epi16(ds, (1u << j) | (1u << (16 + j)), didx, dv);
       D[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
     }
     __m512i sb, sb1;
     reduce16(D, sb, sb1);
-    acc = block_step(acc, sb, x.c[b], load_scales(d16), x.d[b]);
-    if (two) acc = block_step(acc, sb1, x.c[b + 1], load_scales(d16 + 16), x.d[b + 1]);
+    acc = block_step(acc, sb, x.c[b], _mm512_cvtph_ps(_mm512_castsi512_si256(ds)), x.d[b]);
+    if (two)
+      acc = block_step(acc, sb1, x.c[b + 1], _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ds, 1)), x.d[b + 1]);
   }
   _mm512_mask_storeu_ps(y, __mmask16((1u << nrows) - 1u), acc);
 }
