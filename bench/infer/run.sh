@@ -21,7 +21,8 @@
 # Env:   REPEATS (rounds, default 3), REPS (repetitions inside each process, default 3),
 #        THREADS (default 2), BUILD (build folder, default build), NPM_REF (where
 #        node-llama-cpp is installed, default ../npm-ref/llamacpp beside the repository),
-#        LLAMA2C (llama2.c checkout, default ../llama2.c; cloned when absent, skipped offline),
+#        LLAMA2C (a karpathy/llama2.c checkout, default ../llama2.c; its row is skipped when
+#        absent: nothing is downloaded),
 #        BENCH_LOCK (a file: each timed process runs under `flock` on it), ASSETS.
 # OPENBLAS_CORETYPE is UNSET for every process (the machine's environment sets Haswell).
 set -euo pipefail
@@ -76,15 +77,14 @@ fi
 
 # --- llama2.c run.c (optional row) -------------------------------------------------------------
 RUNC=""
-if [ ! -d "$LLAMA2C" ]; then
-  git clone -q https://github.com/karpathy/llama2.c "$LLAMA2C" 2> /dev/null || true
-fi
+# Nothing is downloaded at run time (house rule: apt and npm only): the row needs a checkout
+# of karpathy/llama2.c at $LLAMA2C, provided by the user.
 if [ -f "$LLAMA2C/run.c" ]; then
   (cd "$LLAMA2C" && git checkout -q "$LLAMA2C_COMMIT" 2> /dev/null || true)
   RUNC="$OUT/runc"
   [ -x "$RUNC" ] || gcc -O3 -march=native -fopenmp "$LLAMA2C/run.c" -o "$RUNC" -lm
 else
-  echo "llama2.c is not available (offline?): the run.c row is skipped" >&2
+  echo "no llama2.c checkout at $LLAMA2C (set LLAMA2C): the run.c row is skipped" >&2
 fi
 
 # --- models --------------------------------------------------------------------------------
