@@ -369,7 +369,7 @@ const QuantKernels& quant_kernels_scalar() {
                               dot_rows_float_scalar<bf16, load_bf16>,
                               dequant_q4_K<f16_to_f32>,
                               dequant_q6_K<f16_to_f32>,
-                              nullptr, nullptr, nullptr, nullptr};
+                              nullptr, nullptr, nullptr, nullptr, nullptr};
   return k;
 }
 
@@ -544,6 +544,58 @@ void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M
 
 void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa) {
   matmul_q(y, w.rows(), x, w, M, isa);
+}
+
+void matmul_q_segments(float* y, int64_t ldy, int64_t lds, const float* x, const QTensor& w,
+                       int64_t M, int64_t k0, int64_t k1, int64_t seg, Isa isa) {
+  w.validate();
+  const int64_t N = w.rows(), K = w.cols();
+  check(M >= 0 && M <= 3, "matmul_q_segments: {} activation rows (at most 3)", M);
+  check(k0 >= 0 && k0 <= k1 && k1 <= K && seg > 0 && (k1 - k0) % seg == 0,
+        "matmul_q_segments: columns [{}, {}) of {} are not whole segments of {}", k0, k1, K, seg);
+  check(ldy >= N, "matmul_q_segments: output row stride {} is below the {} outputs per row", ldy, N);
+  const int64_t nseg = (k1 - k0) / seg;
+  if (M == 0 || N == 0 || nseg == 0) return;
+  const quant_detail::QuantKernels& kr = kernels_for(isa);
+  const size_t rb = w.row_bytes();
+  if (w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) {
+    check(k0 % (2 * QK8_0) == 0 && seg % (2 * QK8_0) == 0,
+          "matmul_q_segments: {} columns need segments of whole block pairs (64)", ggml_type_name(w.type));
+    const int64_t n = k1 - k0, nbk = n / QK8_0, sb = seg / QK8_0;
+    const size_t bsz = ggml_traits(w.type).type_size;
+    thread_local std::vector<block_q8_0> xq_buf;
+    if (xq_buf.size() < size_t(M * nbk)) xq_buf.resize(size_t(M * nbk));
+    block_q8_0* xq = xq_buf.data();
+    for (int64_t m = 0; m < M; ++m) kr.quantize_q8_0(x + m * K + k0, xq + m * nbk, n);
+    const uint8_t* wk = w.data + size_t(k0 / QK8_0) * bsz;
+    if (kr.gemv_segments) {
+      thread_local std::vector<uint8_t> prep;
+      void* p = aligned_scratch(prep, kr.prep_bytes(n, M));
+      kr.prep_x(w.type, n, xq, M, p);
+      kr.gemv_segments(w.type, n, wk, rb, N, p, M, y, size_t(ldy), sb, size_t(lds));
+      return;
+    }
+    auto gemm = w.type == GgmlType::Q8_0 ? kr.gemm_q8_0 : kr.gemm_q4_0;
+    for (int64_t s = 0; s < nseg; ++s)
+      for (int64_t m = 0; m < M; ++m)
+        gemm(seg, wk + size_t(s * sb) * bsz, rb, N, xq + m * nbk + s * sb, 1, y + s * lds + m * ldy, 1);
+    return;
+  }
+  check(w.type == GgmlType::F32 || w.type == GgmlType::F16 || w.type == GgmlType::BF16,
+        "matmul_q_segments: weights of type {} are not supported", ggml_type_name(w.type));
+  auto dot_rows = w.type == GgmlType::F32   ? kr.dot_rows_f32
+                  : w.type == GgmlType::F16 ? kr.dot_rows_f16
+                                            : kr.dot_rows_bf16;
+  const size_t elem = w.type == GgmlType::F32 ? 4 : 2;
+  for (int64_t s = 0; s < nseg; ++s)
+    for (int64_t m = 0; m < M; ++m)
+      dot_rows(seg, w.data + size_t(k0 + s * seg) * elem, rb, N, x + m * K + k0 + s * seg,
+               y + s * lds + m * ldy);
+}
+
+void matmul_q_segments(float* y, int64_t ldy, int64_t lds, const float* x, const QTensor& w,
+                       int64_t M, int64_t k0, int64_t k1, int64_t seg) {
+  matmul_q_segments(y, ldy, lds, x, w, M, k0, k1, seg, active_isa());
 }
 
 void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M) {

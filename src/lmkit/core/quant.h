@@ -157,4 +157,17 @@ void matmul_q(float* y, const float* x, const QTensor& w, int64_t M, Isa isa);
 void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M);
 void matmul_q(float* y, int64_t ldy, const float* x, const QTensor& w, int64_t M, Isa isa);
 
+// Partial products over column segments, on the calling thread (decode with a matrix's
+// columns split over threads, infer/engine.cpp): for each segment s of `seg` columns in
+// [k0, k1),
+//   y[s * lds + m * ldy + r] = sum over the segment's columns k of w[r, k] x[m, k]
+// for rows r < N of w (N, K) and m < M <= 3 of x (M, K) (only columns [k0, k1) are read).
+// Each segment's partial is computed exactly as matmul_q computes the product of x with
+// the matrix made of those columns alone. Q8_0 / Q4_0 weights need k0 and seg multiples
+// of 64 (whole block pairs); F32 / F16 / BF16 any.
+void matmul_q_segments(float* y, int64_t ldy, int64_t lds, const float* x, const QTensor& w,
+                       int64_t M, int64_t k0, int64_t k1, int64_t seg);
+void matmul_q_segments(float* y, int64_t ldy, int64_t lds, const float* x, const QTensor& w,
+                       int64_t M, int64_t k0, int64_t k1, int64_t seg, Isa isa);
+
 }  // namespace lmkit

@@ -199,7 +199,8 @@ constexpr size_t kPrefetchRows = 16;
 // nrows == 16, rows reached by stepping one pointer (no table of 16 row pointers, which
 // would not fit the registers).
 template <bool Q4, bool Full>
-void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Prep& x, float* y) {
+void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Prep& x, float* y,
+            int64_t seg_blocks = 0, size_t lds = 0) {
   constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
   const uint8_t* row[16];
   if constexpr (!Full)
@@ -240,8 +241,12 @@ void gemv16(int64_t nb, const uint8_t* w, size_t stride, int64_t nrows, const Pr
     acc = block_step(acc, sb, x.c[b], _mm512_cvtph_ps(_mm512_castsi512_si256(ds)), x.d[b]);
     if (two)
       acc = block_step(acc, sb1, x.c[b + 1], _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ds, 1)), x.d[b + 1]);
+    if (seg_blocks > 0 && (b + 2) % seg_blocks == 0) {  // the end of a column segment
+      _mm512_mask_storeu_ps(y + size_t((b + 2) / seg_blocks - 1) * lds, __mmask16((1u << nrows) - 1u), acc);
+      acc = _mm512_setzero_ps();
+    }
   }
-  _mm512_mask_storeu_ps(y, __mmask16((1u << nrows) - 1u), acc);
+  if (seg_blocks == 0) _mm512_mask_storeu_ps(y, __mmask16((1u << nrows) - 1u), acc);
 }
 
 // Repacked weights of 16 rows, per block: 8 groups of 64 bytes (lane j: 4 unsigned weight
@@ -338,7 +343,7 @@ void gemm_prepped_t(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
       for (int64_t m = 0; m < mrows; ++m)
         (nr == 16 ? gemv16<Q4, true> : gemv16<Q4, false>)(nb, w + size_t(r0) * stride, stride, nr,
                                                            prep_row(prep, n, mrows, m),
-                                                           y + size_t(m) * ystride + size_t(r0));
+                                                           y + size_t(m) * ystride + size_t(r0), 0, 0);
     }
     return;
   }
@@ -355,6 +360,31 @@ void gemm_prepped_t(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
       gemm_rows<Q4, 1>(nb, rep, prep, n, mrows, y + r0, ystride, valid);
     }
   }
+}
+
+// Partial products over column segments of seg_blocks blocks (even): gemv16 stores and
+// restarts its sums at every segment's end. mrows < kGemmMin.
+template <bool Q4>
+void gemv_segments_t(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const void* prep,
+                     int64_t mrows, float* y, size_t ystride, int64_t seg_blocks, size_t lds) {
+  const int64_t nb = n / QK8_0;
+  for (int64_t r0 = 0; r0 < nrows; r0 += 16) {
+    const int64_t nr = nrows - r0 < 16 ? nrows - r0 : 16;
+    for (int64_t m = 0; m < mrows; ++m)
+      (nr == 16 ? gemv16<Q4, true> : gemv16<Q4, false>)(nb, w + size_t(r0) * stride, stride, nr,
+                                                         prep_row(prep, n, mrows, m),
+                                                         y + size_t(m) * ystride + size_t(r0),
+                                                         seg_blocks, lds);
+  }
+}
+
+void gemv_segments(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                   const void* prep, int64_t mrows, float* y, size_t ystride, int64_t seg_blocks,
+                   size_t lds) {
+  if (wt == GgmlType::Q4_0)
+    gemv_segments_t<true>(n, w, stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+  else
+    gemv_segments_t<false>(n, w, stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
 }
 
 void gemm_prepped(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
@@ -418,7 +448,8 @@ constexpr QuantKernels kKernels{quantize_q8_0,
                                 prep_bytes,
                                 prep_x,
                                 gemm_scratch_bytes,
-                                gemm_prepped};
+                                gemm_prepped,
+                                gemv_segments};
 
 }  // namespace
 

@@ -45,6 +45,12 @@ struct QuantKernels {
   size_t (*gemm_scratch_bytes)(int64_t n);
   void (*gemm_prepped)(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                        const void* prep, int64_t mrows, float* y, size_t ystride, void* scratch);
+  // The same for mrows < 4 as partial products over column segments of seg_blocks blocks
+  // (even): y[s * lds + m * ystride + r] for segment s, each computed as gemm_prepped
+  // computes a product over that segment's columns alone.
+  void (*gemv_segments)(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                        const void* prep, int64_t mrows, float* y, size_t ystride,
+                        int64_t seg_blocks, size_t lds);
 };
 
 const QuantKernels& quant_kernels_scalar();

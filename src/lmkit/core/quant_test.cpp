@@ -379,6 +379,41 @@ TEST(QuantMatmul, DeterministicAcrossThreadCountsAndRowBlocking) {
   set_num_threads(saved);
 }
 
+TEST(QuantMatmul, SegmentsEqualTheProductsOfTheirColumns) {
+  // Column segments [64, 448) in three of 128: each partial must be exactly matmul_q of x
+  // with the matrix of those columns alone (the engine's decode sums them in a fixed order).
+  const int64_t N = 37, K = 512, k0 = 64, k1 = 448, seg = 128, nseg = (k1 - k0) / seg;
+  std::vector<float> wv = random_floats(size_t(N * K), 41, 0.05f);
+  for (int64_t M : {1, 3}) {
+    std::vector<float> x = random_floats(size_t(M * K), 42 + uint32_t(M));
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+      const QTensor q = quantize(Tensor::from(wv, {N, K}), t);
+      for (Isa isa : isas()) {
+        const int64_t ldy = N + 3, lds = M * ldy + 5;
+        std::vector<float> y(size_t(nseg * lds), -7.0f);
+        matmul_q_segments(y.data(), ldy, lds, x.data(), q, M, k0, k1, seg, isa);
+        for (int64_t s = 0; s < nseg; ++s) {
+          std::vector<float> ws(size_t(N * seg)), xs(size_t(M * seg)), want(size_t(M * N));
+          for (int64_t r = 0; r < N; ++r)
+            for (int64_t k = 0; k < seg; ++k) ws[size_t(r * seg + k)] = wv[size_t(r * K + k0 + s * seg + k)];
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t k = 0; k < seg; ++k) xs[size_t(m * seg + k)] = x[size_t(m * K + k0 + s * seg + k)];
+          matmul_q(want.data(), xs.data(), quantize(Tensor::from(ws, {N, seg}), t), M, isa);
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t r = 0; r < N; ++r)
+              ASSERT_EQ(y[size_t(s * lds + m * ldy + r)], want[size_t(m * N + r)])
+                  << ggml_type_name(t) << " " << isa_name(isa) << " M=" << M << " segment " << s << " row " << r;
+        }
+      }
+    }
+  }
+  const QTensor q8 = quantize(Tensor::from(wv, {N, K}), GgmlType::Q8_0);
+  std::vector<float> x(static_cast<size_t>(K)), y(static_cast<size_t>(4 * N));
+  EXPECT_THROW(matmul_q_segments(y.data(), N, N, x.data(), q8, 1, 32, 160, 64), Error);  // not block pairs
+  EXPECT_THROW(matmul_q_segments(y.data(), N, N, x.data(), q8, 1, 0, 600, 64), Error);   // past K
+  EXPECT_THROW(matmul_q_segments(y.data(), N, N, x.data(), q8, 4, 0, 128, 64), Error);   // M > 3
+}
+
 TEST(QuantMatmul, RejectsBadWeights) {
   std::vector<float> x(64), y(4);
   QTensor q = quantize(Tensor::from(random_floats(2 * 64, 1), {2, 64}), GgmlType::Q8_0);

@@ -96,6 +96,7 @@ struct Engine::Impl {
   // Scratch for a batch of N tokens; xn_t: per pool thread, normalised activations (N + R, C)
   // (R: the rows that want logits).
   std::vector<float> x, q, k, v, att, h1, h2, o;
+  std::vector<float> part_o, part_d;  // decode: partial products per column segment
   std::vector<std::vector<float>> xn_t;
   std::vector<float> embrow;
   bool single_thread = false;  // tiny models: one thread beats waking the pool
@@ -591,11 +592,70 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
   if (c.mlp == MlpKind::SwiGlu && H >= C) down_via = I.h2.data();
   else if (qd >= C) down_via = I.q.data();
   else grow(I.o, N * C), down_via = I.o.data();
+  // Decode (at most three tokens): the output projection and down are split over their
+  // input columns rather than their rows. Each thread multiplies the attention outputs of
+  // its own KV heads and its own MLP columns, into partial products per fixed column
+  // segment (one KV head group of o's columns; d_seg of down's), and every thread adds all
+  // the segments, in order, into its own copy of x (core/quant.h matmul_q_segments). Two
+  // barriers per layer instead of four, and the same bits for any thread count (the
+  // segments do not depend on it). Prefill (GEMMs) keeps the row split.
+  const int64_t group = NH / NKV, o_seg = group * hs;
+  auto segmentable = [&](const Weight* w, int64_t seg) {
+    if (!w) return true;
+    const GgmlType t = w->type();
+    if (t == GgmlType::Q8_0 || t == GgmlType::Q4_0) return seg % 64 == 0;
+    if (t == GgmlType::F32) return seg % 16 == 0;
+    return t == GgmlType::F16 || t == GgmlType::BF16;
+  };
+  int64_t d_seg = 0;
+  for (int64_t sgc : {256, 128, 64})
+    if (H % sgc == 0) {
+      d_seg = sgc;
+      break;
+    }
+  bool split_k = N <= 3 && d_seg > 0;
+  for (const Impl::Layer& ly : I.layers)
+    split_k = split_k && segmentable(ly.o, o_seg) && segmentable(ly.down, d_seg);
+  if (split_k) {
+    grow(I.part_o, NKV * N * C);
+    grow(I.part_d, (H / d_seg) * N * C);
+    for (int t = 0; t < nt_job; ++t) grow(I.xn_t[size_t(t)], (2 * N + R) * C);
+  }
   const float scale = 1.0f / std::sqrt(float(hs));
   Barrier barrier(nt_job);
   auto body = [&](int tid, int nt) {
     auto sync = [&] { barrier.wait(); };
     float* xn = I.xn_t[size_t(tid)].data();  // (N, C) this thread's normalised activations
+    // The residual stream: shared, or (split_k) this thread's own copy.
+    float* x = I.x.data();
+    if (split_k) {
+      x = xn + (N + R) * C;
+      std::memcpy(x, I.x.data(), size_t(N * C) * sizeof(float));
+    }
+    // part[s] (N, C) for the segments of columns [k0, k1) of w (C, K) against xs (N, K).
+    auto segments = [&](float* part, const float* xs, const Weight& w, int64_t k0, int64_t k1,
+                        int64_t seg) {
+      if (w.type() == GgmlType::F32)
+        infer_kernels::gemv_f32_segments(part, C, N * C, xs, N, reinterpret_cast<const float*>(w.q.data),
+                                         w.cols(), k0, k1, seg, w.rows());
+      else
+        matmul_q_segments(part, C, N * C, xs, w.q, N, k0, k1, seg);
+    };
+    // x (N, C) += sum over segments s < n of part[s] (N, C), in segment order, plus bias.
+    auto add_segments = [&](const float* part, int64_t n, const std::vector<float>& bias) {
+      thread_local std::vector<float> row;
+      if (row.size() < size_t(C)) row.resize(size_t(C));
+      for (int64_t m = 0; m < N; ++m) {
+        std::memcpy(row.data(), part + m * C, size_t(C) * sizeof(float));
+        for (int64_t sg = 1; sg < n; ++sg) {
+          const float* p = part + (sg * N + m) * C;
+          for (int64_t j = 0; j < C; ++j) row[size_t(j)] += p[j];
+        }
+        if (!bias.empty())
+          for (int64_t j = 0; j < C; ++j) row[size_t(j)] += bias[size_t(j)];
+        for (int64_t j = 0; j < C; ++j) x[m * C + j] += row[size_t(j)];
+      }
+    };
     auto matmul = [&](float* y, int64_t ldy, const float* x, const Weight& w,
                       const std::vector<float>& bias, float* via) {
       const auto [r0, r1] = split_range(w.rows(), tid, nt, 16);
@@ -608,11 +668,10 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
     const auto [kv0, kv1] = split_range(NKV, tid, nt, 1);
     const auto [u0, u1] = head_split ? std::pair<int64_t, int64_t>{kv0 * n_seq, kv1 * n_seq}
                                      : split_range(n_units, tid, nt, 1);
-    const auto [h0, h1] = split_range(H, tid, nt, 16);
-    const int64_t group = NH / NKV;
+    const auto [h0, h1] = split_range(H, tid, nt, split_k ? d_seg : 16);
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const Impl::Layer& ly = I.layers[size_t(l)];
-      norm(c, xn, I.x.data(), ly.attn_norm_w, ly.attn_norm_b, N);
+      norm(c, xn, x, ly.attn_norm_w, ly.attn_norm_b, N);
       if (head_split) {
         linear_rows(I.q.data(), qd, xn, *ly.q, ly.q_b, N, kv0 * group * hs, kv1 * group * hs);
         linear_rows(I.k.data(), kvd, xn, *ly.k, ly.k_b, N, kv0 * hs, kv1 * hs);
@@ -704,10 +763,24 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
           }
         }
       }
-      sync();
-      matmul(I.x.data(), C, I.att.data(), *ly.o, ly.o_b, o_via);
-      sync();
-      norm(c, xn, I.x.data(), ly.mlp_norm_w, ly.mlp_norm_b, N);
+      if (split_k) {
+        // This thread's KV head groups' segments of the output projection (after the
+        // attention of every head when the heads were not split by thread).
+        auto [g0, g1] = std::pair<int64_t, int64_t>{kv0, kv1};
+        if (!head_split) {
+          sync();
+          std::tie(g0, g1) = split_range(NKV, tid, nt, 1);
+        }
+        if (g1 > g0)
+          segments(I.part_o.data() + g0 * N * C, I.att.data(), *ly.o, g0 * o_seg, g1 * o_seg, o_seg);
+        sync();
+        add_segments(I.part_o.data(), NKV, ly.o_b);
+      } else {
+        sync();
+        matmul(x, C, I.att.data(), *ly.o, ly.o_b, o_via);
+        sync();
+      }
+      norm(c, xn, x, ly.mlp_norm_w, ly.mlp_norm_b, N);
       linear_rows(I.h2.data(), H, xn, *ly.up, ly.up_b, N, h0, h1);
       if (c.mlp == MlpKind::SwiGlu) linear_rows(I.h1.data(), H, xn, *ly.gate, ly.gate_b, N, h0, h1);
       // The activation of this thread's columns, through a row-sized buffer back into h
@@ -725,16 +798,22 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
           kernels::gelu_forward(arow.data(), I.h2.data() + e0, n);
         std::memcpy(hact + e0, arow.data(), size_t(n) * sizeof(float));
       }
-      sync();
-      matmul(I.x.data(), C, hact, *ly.down, ly.down_b, down_via);
-      sync();
+      if (split_k) {
+        if (h1 > h0) segments(I.part_d.data() + (h0 / d_seg) * N * C, hact, *ly.down, h0, h1, d_seg);
+        sync();
+        add_segments(I.part_d.data(), H / d_seg, ly.down_b);
+      } else {
+        sync();
+        matmul(x, C, hact, *ly.down, ly.down_b, down_via);
+        sync();
+      }
     }
     if (R == 0) return;
     // The final norm of the rows that want logits (every thread, into its own buffer), then
     // this thread's rows of the output head.
     float* xr = xn + N * C;
     for (int64_t r = 0; r < R; ++r)
-      std::memcpy(xr + r * C, I.x.data() + rows[size_t(r)] * C, size_t(C) * 4);
+      std::memcpy(xr + r * C, x + rows[size_t(r)] * C, size_t(C) * 4);
     norm(c, xn, xr, I.final_w, I.final_b, R);
     const auto [r0, r1] = split_range(V, tid, nt, 16);
     linear_rows(logits, V, xn, *I.head, {}, R, r0, r1);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lmkit/core/cpu.h"
+#include "lmkit/core/error.h"
 #include "lmkit/core/simd.h"
 #include "lmkit/core/thread_pool.h"
 #include "lmkit/infer/engine_kernels_isa.h"
@@ -100,7 +101,12 @@ void attend_many_k(float* const* out, const float* const* q, const int64_t* n, i
   attend_many_impl<Scalar>(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
 }
 
-constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k};
+void gemv_seg_k(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M, const float* w,
+                int64_t K, int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
+  gemv_f32_segments_impl<Scalar>(y, ldy, lds, x, M, w, K, k0, k1, seg, n_rows);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k, gemv_seg_k};
 
 }  // namespace
 
@@ -135,6 +141,16 @@ void attend_many(float* const* out, const float* const* q, const int64_t* n, int
                  const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
                  float* scratch) {
   detail::table().attend_many(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
+}
+
+void gemv_f32_segments(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M,
+                       const float* w, int64_t K, int64_t k0, int64_t k1, int64_t seg,
+                       int64_t n_rows) {
+  check(M >= 1 && M <= 3 && seg > 0 && seg % 16 == 0 && k0 >= 0 && k0 <= k1 && k1 <= K &&
+            (k1 - k0) % seg == 0,
+        "gemv_f32_segments: bad arguments (M {}, columns [{}, {}) of {}, segments of {})", M, k0,
+        k1, K, seg);
+  detail::table().gemv_f32_segments(y, ldy, lds, x, M, w, K, k0, k1, seg, n_rows);
 }
 
 int64_t attend_many_scratch(int64_t nq, int64_t n_max, int64_t hs) {

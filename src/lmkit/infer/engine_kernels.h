@@ -50,6 +50,15 @@ int64_t attend_many_scratch(int64_t nq, int64_t n_max, int64_t hs);
 void gemv_f32(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
               int64_t n_rows);
 
+// Partial f32 products over column segments (decode with a matrix's columns split over
+// threads): for every segment s of `seg` columns in [k0, k1),
+//   y[s * lds + m * ldy + r] = sum over the segment's columns k of w[r, k] x[m, k]
+// for rows r < n_rows of w (n_rows, K) and m < M <= 3 of x (M, K). seg % 16 == 0. Each
+// row is read once; the arithmetic does not depend on k0 / k1 (segments are independent).
+void gemv_f32_segments(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M,
+                       const float* w, int64_t K, int64_t k0, int64_t k1, int64_t seg,
+                       int64_t n_rows);
+
 // llama2.c runq.c matmul on grouped int8 (QuantizedTensor, group size gs): each row of x
 // (M, K) is quantized as runq.c quantize() does (per group of gs: scale = max|x| / 127,
 // q = round(x / scale)), then y[m, r] = sum over whole groups j of

@@ -49,7 +49,12 @@ void attend_many_k(float* const* out, const float* const* q, const int64_t* n, i
   attend_many_impl<Avx2>(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
 }
 
-constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k};
+void gemv_seg_k(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M, const float* w,
+                int64_t K, int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
+  gemv_f32_segments_impl<Avx2>(y, ldy, lds, x, M, w, K, k0, k1, seg, n_rows);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k, gemv_seg_k};
 
 }  // namespace
 

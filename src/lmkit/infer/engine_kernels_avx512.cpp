@@ -83,7 +83,49 @@ void attend_many_k(float* const* out, const float* const* q, const int64_t* n, i
   attend_many_impl<Avx512>(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
 }
 
-constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k};
+// gemv_f32_segments for one activation row and rows that start half a cache line in, read
+// as gemv1_half_line does (same bits as the plain kernel).
+void gemv1_seg_half_line(float* y, int64_t lds, const float* x, const float* w, int64_t K,
+                         int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const float* w0 = w + r * K;
+    __m512 acc[4], prev[4];
+    for (int i = 0; i < 4; ++i) {
+      acc[i] = _mm512_setzero_ps();
+      prev[i] = _mm512_maskz_loadu_ps(0xFF00, w0 + i * K + k0 - 8);  // elements k0.. in lanes 8..15
+    }
+    for (int64_t k = k0; k < k1; k += 16) {
+      const __m512 xv = _mm512_loadu_ps(x + k);
+      for (int i = 0; i < 4; ++i) {
+        const float* line = w0 + i * K + k + 8;
+        const __m512 next = k + 16 < K ? _mm512_load_ps(line) : _mm512_maskz_loadu_ps(0x00FF, line);
+        const __m512 wv = _mm512_castsi512_ps(
+            _mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(prev[i]), 8));
+        acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
+        prev[i] = next;
+      }
+      if ((k + 16 - k0) % seg == 0) {  // the end of a segment
+        float* ys = y + ((k + 16 - k0) / seg - 1) * lds + r;
+        for (int i = 0; i < 4; ++i) {
+          ys[i] = Avx512::reduce_add(acc[i]);
+          acc[i] = _mm512_setzero_ps();
+        }
+      }
+    }
+  }
+  if (r < n_rows) gemv_f32_segments_impl<Avx512>(y + r, 1, lds, x, 1, w + r * K, K, k0, k1, seg, n_rows - r);
+}
+
+void gemv_seg_k(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M, const float* w,
+                int64_t K, int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
+  if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32)
+    gemv1_seg_half_line(y, lds, x, w, K, k0, k1, seg, n_rows);
+  else
+    gemv_f32_segments_impl<Avx512>(y, ldy, lds, x, M, w, K, k0, k1, seg, n_rows);
+}
+
+constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k, gemv_seg_k};
 
 }  // namespace
 

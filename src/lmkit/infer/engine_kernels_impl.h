@@ -257,3 +257,51 @@ void attend_many_impl(float* const* out, const float* const* q, const int64_t* n
       }
   }
 }
+
+// engine_kernels.h gemv_f32_segments: rows of w in blocks of four, each row read once
+// from column k0 to k1, its sums stored and restarted at every segment's end.
+template <class S, int M>
+void gemv_seg_rows(float* y, int64_t ldy, int64_t lds, const float* x, int64_t ldx,
+                   const float* w, int64_t ldw, int64_t k0, int64_t k1, int64_t seg,
+                   int64_t n_rows) {
+  using V = typename S::V;
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const float* w0 = w + r * ldw;
+    for (int64_t s0 = k0; s0 < k1; s0 += seg) {
+      V acc[4][M];
+      for (int i = 0; i < 4; ++i)
+        for (int m = 0; m < M; ++m) acc[i][m] = S::zero();
+      for (int64_t k = s0; k < s0 + seg; k += S::W) {
+        V xv[M];
+        for (int m = 0; m < M; ++m) xv[m] = S::load(x + m * ldx + k);
+        for (int i = 0; i < 4; ++i) {
+          const V wv = S::load(w0 + i * ldw + k);
+          for (int m = 0; m < M; ++m) acc[i][m] = S::fma(wv, xv[m], acc[i][m]);
+        }
+      }
+      float* ys = y + ((s0 - k0) / seg) * lds;
+      for (int i = 0; i < 4; ++i)
+        for (int m = 0; m < M; ++m) ys[m * ldy + r + i] = S::reduce_add(acc[i][m]);
+    }
+  }
+  for (; r < n_rows; ++r)
+    for (int64_t s0 = k0; s0 < k1; s0 += seg)
+      for (int m = 0; m < M; ++m) {
+        V acc = S::zero();
+        for (int64_t k = s0; k < s0 + seg; k += S::W)
+          acc = S::fma(S::load(w + r * ldw + k), S::load(x + m * ldx + k), acc);
+        y[((s0 - k0) / seg) * lds + m * ldy + r] = S::reduce_add(acc);
+      }
+}
+
+template <class S>
+void gemv_f32_segments_impl(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M,
+                            const float* w, int64_t K, int64_t k0, int64_t k1, int64_t seg,
+                            int64_t n_rows) {
+  switch (M) {
+    case 1: gemv_seg_rows<S, 1>(y, ldy, lds, x, K, w, K, k0, k1, seg, n_rows); break;
+    case 2: gemv_seg_rows<S, 2>(y, ldy, lds, x, K, w, K, k0, k1, seg, n_rows); break;
+    default: gemv_seg_rows<S, 3>(y, ldy, lds, x, K, w, K, k0, k1, seg, n_rows); break;
+  }
+}

@@ -15,6 +15,9 @@ struct Table {
   void (*attend_many)(float* const* out, const float* const* q, const int64_t* n, int64_t nq,
                       const uint8_t* k, const uint8_t* v, bool kv_f16, int64_t hs, float scale,
                       float* scratch);
+  void (*gemv_f32_segments)(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M,
+                            const float* w, int64_t K, int64_t k0, int64_t k1, int64_t seg,
+                            int64_t n_rows);
 };
 
 const Table& scalar_table();

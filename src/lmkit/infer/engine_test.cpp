@@ -303,6 +303,41 @@ TEST(EngineKernels, GemvSameBitsAtAnyAlignment) {
   }
 }
 
+// gemv_f32_segments: each segment's partial equals the plain product of that segment's
+// columns (whatever the alignment of the rows), on every ISA, for 1 to 3 activation rows.
+TEST(EngineKernels, GemvSegmentsEqualTheProductsOfTheirColumns) {
+  const int64_t K = 160, N = 13, k0 = 32, k1 = 160, seg = 64, nseg = (k1 - k0) / seg;
+  Rng r(6);
+  std::vector<float> x(size_t(3 * K)), buf(size_t(N * K + 64));
+  for (float& v : x) v = float(r.normal());
+  const Isa saved = active_isa();
+  for (int64_t off : {0, 8, 5}) {
+    float* w = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63)) + off;
+    for (int64_t i = 0; i < N * K; ++i) w[i] = float(r.normal());
+    for (int isa = 0; isa <= int(detect_isa()); ++isa) {
+      set_active_isa(Isa(isa));
+      for (int64_t M = 1; M <= 3; ++M) {
+        const int64_t ldy = N + 1, lds = 3 * ldy;
+        std::vector<float> y(size_t(nseg * lds));
+        infer_kernels::gemv_f32_segments(y.data(), ldy, lds, x.data(), M, w, K, k0, k1, seg, N);
+        for (int64_t sg = 0; sg < nseg; ++sg) {
+          std::vector<float> ws(size_t(N * seg)), xs(size_t(M * seg)), want(size_t(M * N));
+          for (int64_t row = 0; row < N; ++row)
+            for (int64_t k = 0; k < seg; ++k) ws[size_t(row * seg + k)] = w[row * K + k0 + sg * seg + k];
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t k = 0; k < seg; ++k) xs[size_t(m * seg + k)] = x[size_t(m * K + k0 + sg * seg + k)];
+          infer_kernels::gemv_f32(want.data(), N, xs.data(), M, ws.data(), seg, N);
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t row = 0; row < N; ++row)
+              ASSERT_EQ(y[size_t(sg * lds + m * ldy + row)], want[size_t(m * N + row)])
+                  << isa_name(Isa(isa)) << " offset " << off << " M " << M << " segment " << sg << " row " << row;
+        }
+      }
+    }
+  }
+  set_active_isa(saved);
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, EngineVsDecoder,
                          ::testing::Values("gpt2", "llama_gqa", "qwen2", "qwen3"));
 
