@@ -63,25 +63,22 @@ volatile uint64_t g_sink = 0;
 
 // Streaming-read bandwidth (bytes/s) of a buffer of `mb` MiB (far larger than the caches),
 // read by every thread of the pool, each a contiguous share, `reps` times after one
-// untimed pass; returns the rate of each pass. Eight independent 64-bit sums per thread
-// keep the loads in flight; the sums are consumed so the reads cannot be dropped.
+// untimed pass; returns the rate of each pass. The read is glibc's memchr for a byte the
+// buffer does not hold (its vectorised loop, AVX2 / EVEX where the CPU has them, streams
+// the memory at full speed: a plain C loop measured about 40% less here).
 std::vector<double> read_bandwidth(int64_t mb, int64_t reps) {
   const size_t bytes = size_t(mb) << 20;
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   check(p != MAP_FAILED, "cannot allocate {} MiB for the bandwidth test", mb);
-  auto* buf = static_cast<uint64_t*>(p);
-  const size_t n = bytes / sizeof(uint64_t);
-  thread_pool().parallel_for(n, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) buf[i] = i;  // commit the pages, from the reading threads
+  auto* buf = static_cast<uint8_t*>(p);
+  thread_pool().parallel_for(bytes, [&](size_t b, size_t e) {
+    std::memset(buf + b, 0, e - b);  // commit the pages, from the reading threads
   });
-  std::vector<uint64_t> sink(size_t(thread_pool().size()) * 8, 0);
+  std::vector<uintptr_t> found(size_t(thread_pool().size()), 0);
   auto pass = [&] {
     thread_pool().run([&](int tid, int nt) {
-      const size_t b = (n / 8) * size_t(tid) / size_t(nt) * 8, e = (n / 8) * size_t(tid + 1) / size_t(nt) * 8;
-      uint64_t s[8] = {};
-      for (size_t i = b; i < e; i += 8)
-        for (int j = 0; j < 8; ++j) s[j] += buf[i + size_t(j)];
-      std::memcpy(sink.data() + size_t(tid) * 8, s, sizeof(s));
+      const size_t b = bytes * size_t(tid) / size_t(nt), e = bytes * size_t(tid + 1) / size_t(nt);
+      found[size_t(tid)] = reinterpret_cast<uintptr_t>(std::memchr(buf + b, 1, e - b));
     });
   };
   pass();
@@ -91,10 +88,10 @@ std::vector<double> read_bandwidth(int64_t mb, int64_t reps) {
     pass();
     rates.push_back(double(bytes) / std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  uint64_t total = 0;
-  for (uint64_t v : sink) total += v;
+  uintptr_t any = 0;
+  for (uintptr_t f : found) any |= f;
   munmap(p, bytes);
-  g_sink = total;  // the sums are observable: the reads cannot be optimised away
+  g_sink = any;  // the results are observable: the reads cannot be optimised away
   return rates;
 }
 
