@@ -175,6 +175,25 @@ std::vector<double> run_test(llama_model* model, const Options& o, int n_ctx, Th
   return tok_s;
 }
 
+// The CPU backend variant ggml_backend_load_all_from_path picked (libggml-cpu-<variant>.so
+// among this process's mappings), for the record.
+std::string cpu_variant() {
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  if (!f) return "?";
+  char line[4096];
+  std::string found = "?";
+  while (std::fgets(line, sizeof(line), f)) {
+    const char* p = std::strstr(line, "libggml-cpu-");
+    if (!p) continue;
+    p += std::strlen("libggml-cpu-");
+    const char* e = std::strstr(p, ".so");
+    if (e) found.assign(p, e);
+    break;
+  }
+  std::fclose(f);
+  return found;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -226,7 +245,7 @@ int main(int argc, char** argv) {
   char desc[256];
   llama_model_desc(model, desc, sizeof(desc));
   std::string out = "{\"engine\":\"llama.cpp\",\"model\":\"" + o.model + "\",\"desc\":\"" + desc +
-                    "\",\"threads\":" + std::to_string(o.threads) + ",\"poll\":" + std::to_string(o.poll) +
+                    "\",\"cpu_variant\":\"" + cpu_variant() + "\",\"threads\":" + std::to_string(o.threads) + ",\"poll\":" + std::to_string(o.poll) +
                     ",\"n_prompt\":" + std::to_string(o.p) + ",\"n_gen\":" + std::to_string(o.n) +
                     ",\"reps\":" + std::to_string(o.reps) + ",\"peak_rss_mb\":" + std::to_string(rss) +
                     ",\"weights_mb\":" + std::to_string(double(llama_model_size(model)) / 1e6);
