@@ -36,18 +36,20 @@ void attend_k(float* out, const float* q, const uint8_t* k, const uint8_t* v, bo
 // outside the row is read. Lane l still sums elements l, l+16, ... in the same order as the
 // plain kernel: the results are bit-identical to it. K % 16 == 0.
 void gemv1_half_line(float* y, const float* x, const float* w, int64_t K, int64_t n_rows) {
+  constexpr int R = 8;  // rows side by side, prefetched ahead as gemv_rows does
   int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
+  for (; r + R <= n_rows; r += R) {
     const float* w0 = w + r * K;
-    __m512 acc[4], prev[4];
-    for (int i = 0; i < 4; ++i) {
+    __m512 acc[R], prev[R];
+    for (int i = 0; i < R; ++i) {
       acc[i] = _mm512_setzero_ps();
       prev[i] = _mm512_maskz_loadu_ps(0xFF00, w0 + i * K - 8);  // elements 0..7 in lanes 8..15
     }
     for (int64_t k = 0; k < K; k += 16) {
       const __m512 xv = _mm512_loadu_ps(x + k);
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < R; ++i) {
         const float* line = w0 + i * K + k + 8;
+        _mm_prefetch(reinterpret_cast<const char*>(line + kPrefetchFloats), _MM_HINT_T0);
         const __m512 next = k + 16 < K ? _mm512_load_ps(line) : _mm512_maskz_loadu_ps(0x00FF, line);
         const __m512 wv = _mm512_castsi512_ps(
             _mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(prev[i]), 8));
@@ -55,7 +57,7 @@ void gemv1_half_line(float* y, const float* x, const float* w, int64_t K, int64_
         prev[i] = next;
       }
     }
-    for (int i = 0; i < 4; ++i) y[r + i] = Avx512::reduce_add(acc[i]);
+    for (int i = 0; i < R; ++i) y[r + i] = Avx512::reduce_add(acc[i]);
   }
   if (r < n_rows) gemv_f32_impl<Avx512>(y + r, 1, x, 1, w + r * K, K, n_rows - r);
 }
@@ -87,18 +89,20 @@ void attend_many_k(float* const* out, const float* const* q, const int64_t* n, i
 // as gemv1_half_line does (same bits as the plain kernel).
 void gemv1_seg_half_line(float* y, int64_t lds, const float* x, const float* w, int64_t K,
                          int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
+  constexpr int R = 8;
   int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
+  for (; r + R <= n_rows; r += R) {
     const float* w0 = w + r * K;
-    __m512 acc[4], prev[4];
-    for (int i = 0; i < 4; ++i) {
+    __m512 acc[R], prev[R];
+    for (int i = 0; i < R; ++i) {
       acc[i] = _mm512_setzero_ps();
       prev[i] = _mm512_maskz_loadu_ps(0xFF00, w0 + i * K + k0 - 8);  // elements k0.. in lanes 8..15
     }
     for (int64_t k = k0; k < k1; k += 16) {
       const __m512 xv = _mm512_loadu_ps(x + k);
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < R; ++i) {
         const float* line = w0 + i * K + k + 8;
+        _mm_prefetch(reinterpret_cast<const char*>(line + R * K), _MM_HINT_T0);  // R rows on
         const __m512 next = k + 16 < K ? _mm512_load_ps(line) : _mm512_maskz_loadu_ps(0x00FF, line);
         const __m512 wv = _mm512_castsi512_ps(
             _mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(prev[i]), 8));
@@ -107,7 +111,7 @@ void gemv1_seg_half_line(float* y, int64_t lds, const float* x, const float* w, 
       }
       if ((k + 16 - k0) % seg == 0) {  // the end of a segment
         float* ys = y + ((k + 16 - k0) / seg - 1) * lds + r;
-        for (int i = 0; i < 4; ++i) {
+        for (int i = 0; i < R; ++i) {
           ys[i] = Avx512::reduce_add(acc[i]);
           acc[i] = _mm512_setzero_ps();
         }

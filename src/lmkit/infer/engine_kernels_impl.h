@@ -101,27 +101,36 @@ void attend_impl(float* out, const float* q, const uint8_t* k, const uint8_t* v,
   }
 }
 
+// Decode's weight rows are streamed from memory: each row is read once, R rows side by
+// side, with a software prefetch kPrefetchFloats ahead in every row (rows are a few KB, too
+// short for the hardware prefetcher to run far enough ahead of R interleaved streams; 8 rows
+// and a 4 KB lead measured ~15% faster than 4 rows without).
+constexpr int64_t kPrefetchFloats = 1024;
+
 // y[m * ldy + r] = w_r . x_m for rows r of w (n_rows, K) and the M <= 4 rows of x (M, K):
-// each weight row is read once for all M activation rows, four rows at a time.
+// each weight row is read once for all M activation rows, R rows at a time (8 for one
+// activation row, else 4: the accumulators must fit the registers).
 template <class S, int M>
 void gemv_rows(float* y, int64_t ldy, const float* x, const float* w, int64_t K, int64_t n_rows) {
   using V = typename S::V;
+  constexpr int R = M == 1 ? 8 : 4;
   int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
-    V acc[4][M];
-    for (int i = 0; i < 4; ++i)
+  for (; r + R <= n_rows; r += R) {
+    V acc[R][M];
+    for (int i = 0; i < R; ++i)
       for (int m = 0; m < M; ++m) acc[i][m] = S::zero();
     const float* w0 = w + r * K;
     int64_t k = 0;
     for (; k + S::W <= K; k += S::W) {
       V xv[M];
       for (int m = 0; m < M; ++m) xv[m] = S::load(x + m * K + k);
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < R; ++i) {
+        if (k % 16 == 0) __builtin_prefetch(w0 + i * K + k + kPrefetchFloats);
         const V wv = S::load(w0 + i * K + k);
         for (int m = 0; m < M; ++m) acc[i][m] = S::fma(wv, xv[m], acc[i][m]);
       }
     }
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < R; ++i)
       for (int m = 0; m < M; ++m) {
         float s = S::reduce_add(acc[i][m]);
         for (int64_t kk = k; kk < K; ++kk) s += w0[i * K + kk] * x[m * K + kk];
@@ -265,23 +274,27 @@ void gemv_seg_rows(float* y, int64_t ldy, int64_t lds, const float* x, int64_t l
                    const float* w, int64_t ldw, int64_t k0, int64_t k1, int64_t seg,
                    int64_t n_rows) {
   using V = typename S::V;
+  constexpr int R = M == 1 ? 8 : 4;
   int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
+  for (; r + R <= n_rows; r += R) {
     const float* w0 = w + r * ldw;
     for (int64_t s0 = k0; s0 < k1; s0 += seg) {
-      V acc[4][M];
-      for (int i = 0; i < 4; ++i)
+      V acc[R][M];
+      for (int i = 0; i < R; ++i)
         for (int m = 0; m < M; ++m) acc[i][m] = S::zero();
       for (int64_t k = s0; k < s0 + seg; k += S::W) {
         V xv[M];
         for (int m = 0; m < M; ++m) xv[m] = S::load(x + m * ldx + k);
-        for (int i = 0; i < 4; ++i) {
+        for (int i = 0; i < R; ++i) {
+          // The same columns R rows on: a thread reads only its own columns of each row, so
+          // a prefetch further along the row would fetch another thread's columns.
+          if (k % 16 == 0) __builtin_prefetch(w0 + (R + i) * ldw + k);
           const V wv = S::load(w0 + i * ldw + k);
           for (int m = 0; m < M; ++m) acc[i][m] = S::fma(wv, xv[m], acc[i][m]);
         }
       }
       float* ys = y + ((s0 - k0) / seg) * lds;
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < R; ++i)
         for (int m = 0; m < M; ++m) ys[m * ldy + r + i] = S::reduce_add(acc[i][m]);
     }
   }
