@@ -145,7 +145,7 @@ print(f"memory bandwidth (streaming read, median): {bw:.1f} GB/s\n")
 print("| model | type | size MB | pp512 peer | pp512 lmkit | ratio | tg128 peer | tg128 lmkit | ratio "
       "| % of bw bound peer / lmkit | peak RSS MB peer / lmkit |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-seen = []
+seen, ratios = [], []
 for r in rows:
     k = (r["name"], r["wtype"])
     if r["engine"] != "lmkit" or k in seen: continue
@@ -159,6 +159,10 @@ for r in rows:
     rp, rl = get("llama.cpp", name, t, "peak_rss_mb"), get("lmkit", name, t, "peak_rss_mb")
     print(f"| {name} | {t} | {size:.2f} | {ppp:.0f} | {ppl:.0f} | {ppl / ppp:.2f}x | {tgp:.1f} | {tgl:.1f} "
           f"| {tgl / tgp:.2f}x | {100 * tgp / bound:.0f}% / {100 * tgl / bound:.0f}% | {rp:.1f} / {rl:.1f} |")
+    paired = [l["tg_tok_s"] / q["tg_tok_s"] for l in rows for q in rows
+              if l["engine"] == "lmkit" and q["engine"] == "llama.cpp" and l["round"] == q["round"]
+              and (l["name"], l["wtype"]) == k and (q["name"], q["wtype"]) == k]
+    ratios.append(f"{name} {t}: " + " ".join(f"{x:.2f}" for x in paired))
     for eng in sorted({r["engine"] for r in rows if r["engine"].startswith("run.c-")}):
         runc = get(eng, name, t, "tg_tok_s")
         if runc == runc:
@@ -166,4 +170,6 @@ for r in rows:
             print(f"| {name} | {t} (llama2.c run.c, OMP {omp} thread{'s' if omp != '1' else ''}, as peer) | {size:.2f} "
                   f"| – | {ppl:.0f} | – | {runc:.1f} | {tgl:.1f} | {tgl / runc:.2f}x "
                   f"| {100 * runc / bound:.0f}% / {100 * tgl / bound:.0f}% | – / {rl:.1f} |")
+print("\ntg128 lmkit / llama.cpp per round (the two run back to back):")
+for line in ratios: print("  " + line)
 PY
