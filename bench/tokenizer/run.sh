@@ -13,13 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ASSETS="${LMKIT_ASSETS:-$(pwd)/../shared/assets}"
-NPM_REF="${LMKIT_NPM_REF:-/tmp/lmkit-npm-ref}"
 RUNS="${RUNS:-3}"
 REPEATS="${REPEATS:-5}"
-export LMKIT_NPM_REF="$NPM_REF"
-if [ ! -d "$NPM_REF/node_modules/tiktoken" ] || [ ! -d "$NPM_REF/node_modules/tokenizers" ]; then
-  mkdir -p "$NPM_REF" && (cd "$NPM_REF" && npm init -y > /dev/null && npm install --silent tiktoken@1.0.22 tokenizers@0.23.2)
-fi
+source bench/tokenizer/npm_peers.sh
 BENCH="${LMKIT_TOKENIZER_BENCH:-}"  # a prebuilt lmkit_tokenizer_bench skips the build
 if [ -z "$BENCH" ]; then
   bash scripts/setup.sh > /dev/null

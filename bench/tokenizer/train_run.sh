@@ -32,15 +32,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ASSETS="${LMKIT_ASSETS:-$(pwd)/../shared/assets}"
-NPM_REF="${LMKIT_NPM_REF:-/tmp/lmkit-npm-ref}"
 RUNS="${RUNS:-3}"
 THREADS="${THREADS:-2}"
 PAIRS="${PAIRS:-spm-bpe spm-spm hf}"
 BUILD="${LMKIT_BUILD_DIR:-build}"
-export LMKIT_NPM_REF="$NPM_REF"
-if [ ! -d "$NPM_REF/node_modules/tiktoken" ] || [ ! -d "$NPM_REF/node_modules/tokenizers" ]; then
-  mkdir -p "$NPM_REF" && (cd "$NPM_REF" && npm init -y > /dev/null && npm install --silent tiktoken@1.0.22 tokenizers@0.23.2)
-fi
+source bench/tokenizer/npm_peers.sh
 command -v spm_train > /dev/null || { echo "spm_train not found: apt-get install sentencepiece" >&2; exit 1; }
 /usr/bin/python3 -c "import sentencepiece" 2> /dev/null || { echo "apt-get install python3-sentencepiece" >&2; exit 1; }
 command -v bible > /dev/null || { echo "bible not found: apt-get install bible-kjv" >&2; exit 1; }
