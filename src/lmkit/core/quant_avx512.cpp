@@ -148,20 +148,9 @@ inline __m512i load_pair_q8(const uint8_t* p, bool two) {
                          : _mm256_setzero_si256();
   return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(char(0x80)));
 }
-inline __m512i load_pair_q4(const uint8_t* p, bool two) {
-  // [t_b, t_b, t_b+1, t_b+1] (16 bytes of nibbles each), the odd 128-bit lanes shifted to
-  // their high nibbles: [lo t_b, hi t_b, lo t_b+1, hi t_b+1] = elements 0..31 of each block.
-  const __m128i tb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-  __m512i v = two ? _mm512_mask_broadcast_i32x4(
-                        _mm512_broadcast_i32x4(tb), 0xFF00,
-                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 + sizeof(block_q4_0))))
-                  : _mm512_maskz_broadcast_i32x4(0x00FF, tb);
-  v = _mm512_mask_srli_epi16(v, 0xFF00FF00u, v, 4);
-  return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-}
 
 // The raw words of a Q4_0 block pair from its start ([d_b, t_b, d_b+1, t_b+1]) -> the
-// unsigned nibbles in element order, as load_pair_q4: [lo t_b, hi t_b, lo t_b+1, hi t_b+1].
+// unsigned nibbles in element order: [lo t_b, hi t_b, lo t_b+1, hi t_b+1].
 inline __m512i nibbles_q4(__m512i raw) {
   const __m512i idx = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
                                        8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
