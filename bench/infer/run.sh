@@ -12,8 +12,11 @@
 #   run.c: karpathy/llama2.c (pinned commit below) built -O3 -march=native -fopenmp,
 #          OMP_NUM_THREADS=2 and =1, greedy generation of 128 tokens, its own "achieved tok/s";
 #   bandwidth: `lmkit bench --mem-bw` (streaming read of 1 GiB with the same 2 threads, by
-#          glibc's vectorised memchr); the bound of a row is that bandwidth divided by the
-#          bytes of weights one generated token reads (`weights_read_per_token_mb`).
+#          glibc's vectorised memchr), measured right before and right after every model run
+#          (this machine's memory bandwidth moves by 1.5x within minutes, so a bound taken at
+#          another moment says little); the bound of a run is the mean of its two readings
+#          divided by the bytes of weights one generated token reads
+#          (`weights_read_per_token_mb`), and a row shows the median of its runs' fractions.
 #
 # Runs are interleaved (peer, lmkit, peer, lmkit, ...; REPEATS rounds) because this
 # machine's 2 vCPUs are sometimes throttled for minutes; the table shows medians over the
@@ -111,15 +114,20 @@ echo "OPENBLAS_CORETYPE was $CORETYPE_WAS (unset for the runs); load average at 
 record() {  # record ROUND ENGINE NAME TYPE JSON
   $PY -c 'import json,sys; d=json.loads(sys.argv[5]); d.update(round=int(sys.argv[1]), engine=sys.argv[2], name=sys.argv[3], wtype=sys.argv[4]); print(json.dumps(d))' "$@" >> "$RES"
 }
+mem_bw() { "${LOCK[@]}" "$LMKIT" bench --mem-bw --threads "$THREADS" -r 3 --json; }
+# Adds bw_before / bw_after (GB/s) to a run's JSON.
+with_bw() { $PY -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(bw_before=json.loads(sys.argv[2])["mem_bw_gb_s"], bw_after=json.loads(sys.argv[3])["mem_bw_gb_s"]); print(json.dumps(d))' "$@"; }
 for r in $(seq "$REPEATS"); do
-  record "$r" bandwidth - - "$("${LOCK[@]}" "$LMKIT" bench --mem-bw --threads "$THREADS" -r 5 --json)"
   for m in "${MODELS[@]}"; do
     IFS=: read -r name type file <<< "$m"
     echo "round $r/$REPEATS: $name $type (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-    record "$r" llama.cpp "$name" "$type" \
-      "$("${LOCK[@]}" "$PEER" "$file" --libdir "$LIBDIR" -p 512 -n 128 -r "$REPS" -t "$THREADS")"
-    record "$r" lmkit "$name" "$type" \
-      "$("${LOCK[@]}" "$LMKIT" bench --model "$file" -p 512 -n 128 -r "$REPS" --threads "$THREADS" --kv-type f16 --json)"
+    b0=$(mem_bw)
+    out=$("${LOCK[@]}" "$PEER" "$file" --libdir "$LIBDIR" -p 512 -n 128 -r "$REPS" -t "$THREADS")
+    b1=$(mem_bw)
+    record "$r" llama.cpp "$name" "$type" "$(with_bw "$out" "$b0" "$b1")"
+    out=$("${LOCK[@]}" "$LMKIT" bench --model "$file" -p 512 -n 128 -r "$REPS" --threads "$THREADS" --kv-type f16 --json)
+    b0=$(mem_bw)
+    record "$r" lmkit "$name" "$type" "$(with_bw "$out" "$b1" "$b0")"
     if [ -n "$RUNC" ] && [ "$name" = stories260K ] && [ "$type" = f32 ]; then
       # run.c with OpenMP on THREADS threads (the brief's setting) and on one (its spinning
       # OpenMP workers can lose to a single thread on a tiny model): the better is its best.
@@ -138,10 +146,19 @@ $PY - "$RES" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 med = lambda xs: statistics.median(xs) if xs else float("nan")
-bw = med([r["mem_bw_gb_s"] for r in rows if r["engine"] == "bandwidth"])
+def runs(engine, name, wtype):
+    return [r for r in rows if r["engine"] == engine and r["name"] == name and r["wtype"] == wtype]
 def get(engine, name, wtype, key):
-    return med([r[key] for r in rows if r["engine"] == engine and r["name"] == name and r["wtype"] == wtype and key in r])
-print(f"memory bandwidth (streaming read, median): {bw:.1f} GB/s\n")
+    return med([r[key] for r in runs(engine, name, wtype) if key in r])
+def bw_of(r): return (r["bw_before"] + r["bw_after"]) / 2
+per_tok_mb = {(r["name"], r["wtype"]): r["weights_read_per_token_mb"] for r in rows if r["engine"] == "lmkit"}
+def frac(engine, name, wtype):
+    # Per run: tokens/s over the bound of the bandwidth read right around that run.
+    return med([r["tg_tok_s"] * per_tok_mb[(name, wtype)] / (bw_of(r) * 1e3)
+                for r in runs(engine, name, wtype) if "bw_before" in r])
+bws = [bw_of(r) for r in rows if "bw_before" in r]
+print(f"memory bandwidth (streaming read, around each run): median {med(bws):.1f} GB/s, "
+      f"range {min(bws):.1f}-{max(bws):.1f}\n")
 print("| model | type | size MB | pp512 peer | pp512 lmkit | ratio | tg128 peer | tg128 lmkit | ratio "
       "| % of bw bound peer / lmkit | peak RSS MB peer / lmkit |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -152,17 +169,17 @@ for r in rows:
     seen.append(k)
     name, t = k
     size = get("lmkit", name, t, "weights_mb")
-    per_tok = get("lmkit", name, t, "weights_read_per_token_mb")
-    bound = bw * 1e3 / per_tok  # tokens/s if every weight byte came from memory once per token
     ppp, ppl = get("llama.cpp", name, t, "pp_tok_s"), get("lmkit", name, t, "pp_tok_s")
     tgp, tgl = get("llama.cpp", name, t, "tg_tok_s"), get("lmkit", name, t, "tg_tok_s")
     rp, rl = get("llama.cpp", name, t, "peak_rss_mb"), get("lmkit", name, t, "peak_rss_mb")
     print(f"| {name} | {t} | {size:.2f} | {ppp:.0f} | {ppl:.0f} | {ppl / ppp:.2f}x | {tgp:.1f} | {tgl:.1f} "
-          f"| {tgl / tgp:.2f}x | {100 * tgp / bound:.0f}% / {100 * tgl / bound:.0f}% | {rp:.1f} / {rl:.1f} |")
+          f"| {tgl / tgp:.2f}x | {100 * frac('llama.cpp', name, t):.0f}% / {100 * frac('lmkit', name, t):.0f}% | {rp:.1f} / {rl:.1f} |")
     paired = [l["tg_tok_s"] / q["tg_tok_s"] for l in rows for q in rows
               if l["engine"] == "lmkit" and q["engine"] == "llama.cpp" and l["round"] == q["round"]
               and (l["name"], l["wtype"]) == k and (q["name"], q["wtype"]) == k]
-    ratios.append(f"{name} {t}: " + " ".join(f"{x:.2f}" for x in paired))
+    ratios.append(f"{name} {t}: " + " ".join(f"{x:.2f}" for x in paired) + "   (lmkit's % of the bound: "
+                  + " ".join(f"{100 * r['tg_tok_s'] * per_tok_mb[k] / (bw_of(r) * 1e3):.0f}" for r in runs("lmkit", name, t)) + ")")
+    bound = med(bws) * 1e3 / per_tok_mb[k]  # run.c's runs have no readings of their own
     for eng in sorted({r["engine"] for r in rows if r["engine"].startswith("run.c-")}):
         runc = get(eng, name, t, "tg_tok_s")
         if runc == runc:
