@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -300,6 +301,62 @@ std::pair<int64_t, int64_t> split_range(int64_t n, int tid, int nt, int64_t alig
                 e = std::min(n, units * (tid + 1) / nt * align);
   return {b, e};
 }
+
+// The weight bytes a thread reads in its next decode stage, prefetched (into L2) while it
+// waits at the barrier before that stage, as Barrier::wait's work. Measured on llama110m
+// (2 threads): each thread spent ~20% of a Q4_0 token waiting at the two barriers per layer,
+// both alike (the stages' lengths vary from token to token, not one thread's), and a thread
+// woken from the futex started its next stage late; prefetching keeps the waiting thread
+// awake and the memory bus busy with bytes it reads next (Q4_0 and Q8_0 decode ~5% faster,
+// paired rounds). Up to kBudget bytes (half of a 1 MB L2), kPiece bytes a piece.
+class StagePrefetch {
+ public:
+  void clear() { n_ = cur_ = 0, row_ = 0, off_ = 0, done_ = 0; }
+  // Adds rows [r0, r1) of w (at most 4 spans in all).
+  void rows(const Weight& w, int64_t r0, int64_t r1) {
+    const size_t rb = w.q.row_bytes();
+    if (r1 > r0) add(w.q.data + size_t(r0) * rb, size_t(r1 - r0) * rb, 0, 1);
+  }
+  // Adds columns [k0, k1) of every row of w (a column segment: part of each row).
+  void cols(const Weight& w, int64_t k0, int64_t k1) {
+    const size_t b0 = ggml_row_size(w.type(), k0), b1 = ggml_row_size(w.type(), k1);
+    if (k1 > k0) add(w.q.data + b0, b1 - b0, w.q.row_bytes(), w.rows());
+  }
+  // One piece; false when everything (or the budget) is prefetched.
+  bool step() {
+    size_t piece = 0;
+    while (piece < kPiece && cur_ < n_) {
+      const Span& sp = spans_[size_t(cur_)];
+      const uint8_t* base = sp.p + size_t(row_) * sp.stride;
+      for (; off_ < sp.len && piece < kPiece; off_ += 64, piece += 64)
+        __builtin_prefetch(base + off_, 0, 2);  // read, keep in L2
+      if (off_ >= sp.len) {
+        off_ = 0;
+        if (++row_ == sp.rows) row_ = 0, ++cur_;
+      }
+    }
+    done_ += piece;
+    return cur_ < n_ && done_ < kBudget;
+  }
+
+ private:
+  static constexpr size_t kBudget = 512 * 1024, kPiece = 4096;
+  struct Span {
+    const uint8_t* p;
+    size_t len, stride;
+    int64_t rows;
+  };
+  void add(const uint8_t* p, size_t len, size_t stride, int64_t rows) {
+    if (n_ == int(spans_.size())) return;
+    // From the start of p's cache line, so that every line of the span is touched.
+    const size_t lead = reinterpret_cast<uintptr_t>(p) % 64;
+    spans_[size_t(n_++)] = {p - lead, len + lead, stride, rows};
+  }
+  std::array<Span, 4> spans_{};
+  int n_ = 0, cur_ = 0;
+  int64_t row_ = 0;
+  size_t off_ = 0, done_ = 0;
+};
 
 // Columns [r0, r1) of out = x (M, K) @ w^T + bias (N), w (N, K) of any supported storage,
 // on the calling thread (inside a pool job the core kernels run serially): stored into
@@ -625,6 +682,8 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
   Barrier barrier(nt_job);
   auto body = [&](int tid, int nt) {
     auto sync = [&] { barrier.wait(); };
+    StagePrefetch pf;
+    auto sync_prefetch = [&] { barrier.wait([&] { return pf.step(); }); };
     float* xn = I.xn_t[size_t(tid)].data();  // (N, C) this thread's normalised activations
     // The residual stream: shared, or (split_k) this thread's own copy.
     float* x = I.x.data();
@@ -773,7 +832,11 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
         }
         if (g1 > g0)
           segments(I.part_o.data() + g0 * N * C, I.att.data(), *ly.o, g0 * o_seg, g1 * o_seg, o_seg);
-        sync();
+        pf.clear();  // the MLP stage's weights: up (and gate) rows, down columns
+        pf.rows(*ly.up, h0, h1);
+        if (ly.gate) pf.rows(*ly.gate, h0, h1);
+        pf.cols(*ly.down, h0, h1);
+        sync_prefetch();
         add_segments(I.part_o.data(), NKV, ly.o_b);
       } else {
         sync();
@@ -800,7 +863,18 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
       }
       if (split_k) {
         if (h1 > h0) segments(I.part_d.data() + (h0 / d_seg) * N * C, hact, *ly.down, h0, h1, d_seg);
-        sync();
+        pf.clear();  // the next layer's q, k, v rows and o columns of this thread's heads
+        if (l + 1 < c.n_layer && head_split) {
+          const Impl::Layer& nx = I.layers[size_t(l + 1)];
+          pf.rows(*nx.q, kv0 * group * hs, kv1 * group * hs);
+          pf.rows(*nx.k, kv0 * hs, kv1 * hs);
+          pf.rows(*nx.v, kv0 * hs, kv1 * hs);
+          pf.cols(*nx.o, kv0 * o_seg, kv1 * o_seg);
+        } else if (l + 1 == c.n_layer && R > 0) {  // or this thread's rows of the output head
+          const auto [r0, r1] = split_range(V, tid, nt, 16);
+          pf.rows(*I.head, r0, r1);
+        }
+        sync_prefetch();
         add_segments(I.part_d.data(), H / d_seg, ly.down_b);
       } else {
         sync();
