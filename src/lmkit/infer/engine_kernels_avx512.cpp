@@ -34,40 +34,54 @@ void attend_k(float* out, const float* q, const uint8_t* k, const uint8_t* v, bo
 // lines. Each line is loaded once, aligned, and vector k..k+15 is spliced from two
 // neighbouring lines (valignd); the first and last half lines are masked loads, so nothing
 // outside the row is read. Lane l still sums elements l, l+16, ... in the same order as the
-// plain kernel: the results are bit-identical to it. K % 16 == 0.
-void gemv1_half_line(float* y, const float* x, const float* w, int64_t K, int64_t n_rows) {
-  constexpr int R = 8;  // rows side by side, prefetched ahead as gemv_rows does
+// plain kernels: the results are bit-identical to them. K % 16 == 0.
+// Columns [k0, k1) of whole blocks of R rows, as gemv_f32_segments (segments of seg
+// columns, sums stored at y[s * lds + r]; whole rows: k0 = 0, k1 = seg = K), each line
+// prefetched pf floats ahead. Returns the rows done (n_rows rounded down to R).
+constexpr int kHalfLineRows = 8;  // rows side by side, prefetched ahead as gemv_rows does
+int64_t gemv1_half_line_blocks(float* y, int64_t lds, const float* x, const float* w, int64_t K,
+                               int64_t k0, int64_t k1, int64_t seg, int64_t n_rows, int64_t pf) {
+  constexpr int R = kHalfLineRows;
   int64_t r = 0;
   for (; r + R <= n_rows; r += R) {
     const float* w0 = w + r * K;
     __m512 acc[R], prev[R];
     for (int i = 0; i < R; ++i) {
       acc[i] = _mm512_setzero_ps();
-      prev[i] = _mm512_maskz_loadu_ps(0xFF00, w0 + i * K - 8);  // elements 0..7 in lanes 8..15
+      prev[i] = _mm512_maskz_loadu_ps(0xFF00, w0 + i * K + k0 - 8);  // elements k0.. in lanes 8..15
     }
-    for (int64_t k = 0; k < K; k += 16) {
+    for (int64_t k = k0; k < k1; k += 16) {
       const __m512 xv = _mm512_loadu_ps(x + k);
       for (int i = 0; i < R; ++i) {
         const float* line = w0 + i * K + k + 8;
-        _mm_prefetch(reinterpret_cast<const char*>(line + kPrefetchFloats), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(line + pf), _MM_HINT_T0);
         const __m512 next = k + 16 < K ? _mm512_load_ps(line) : _mm512_maskz_loadu_ps(0x00FF, line);
         const __m512 wv = _mm512_castsi512_ps(
             _mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(prev[i]), 8));
         acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
         prev[i] = next;
       }
+      if ((k + 16 - k0) % seg == 0) {  // the end of a segment
+        float* ys = y + ((k + 16 - k0) / seg - 1) * lds + r;
+        for (int i = 0; i < R; ++i) {
+          ys[i] = Avx512::reduce_add(acc[i]);
+          acc[i] = _mm512_setzero_ps();
+        }
+      }
     }
-    for (int i = 0; i < R; ++i) y[r + i] = Avx512::reduce_add(acc[i]);
   }
-  if (r < n_rows) gemv_f32_impl<Avx512>(y + r, 1, x, 1, w + r * K, K, n_rows - r);
+  return r;
 }
 
 void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
             int64_t n_rows) {
-  if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32)
-    gemv1_half_line(y, x, w, K, n_rows);
-  else
+  if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32) {
+    // Whole rows: the prefetch runs kPrefetchFloats ahead along each row.
+    const int64_t r = gemv1_half_line_blocks(y, 0, x, w, K, 0, K, K, n_rows, kPrefetchFloats);
+    if (r < n_rows) gemv_f32_impl<Avx512>(y + r, 1, x, 1, w + r * K, K, n_rows - r);
+  } else {
     gemv_f32_impl<Avx512>(y, ldy, x, M, w, K, n_rows);
+  }
 }
 
 // Round to nearest even: the same bits as core/half.h f32_to_f16.
@@ -85,48 +99,17 @@ void attend_many_k(float* const* out, const float* const* q, const int64_t* n, i
   attend_many_impl<Avx512>(out, q, n, nq, k, v, kv_f16, hs, scale, scratch);
 }
 
-// gemv_f32_segments for one activation row and rows that start half a cache line in, read
-// as gemv1_half_line does (same bits as the plain kernel).
-void gemv1_seg_half_line(float* y, int64_t lds, const float* x, const float* w, int64_t K,
-                         int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
-  constexpr int R = 8;
-  int64_t r = 0;
-  for (; r + R <= n_rows; r += R) {
-    const float* w0 = w + r * K;
-    __m512 acc[R], prev[R];
-    for (int i = 0; i < R; ++i) {
-      acc[i] = _mm512_setzero_ps();
-      prev[i] = _mm512_maskz_loadu_ps(0xFF00, w0 + i * K + k0 - 8);  // elements k0.. in lanes 8..15
-    }
-    for (int64_t k = k0; k < k1; k += 16) {
-      const __m512 xv = _mm512_loadu_ps(x + k);
-      for (int i = 0; i < R; ++i) {
-        const float* line = w0 + i * K + k + 8;
-        _mm_prefetch(reinterpret_cast<const char*>(line + R * K), _MM_HINT_T0);  // R rows on
-        const __m512 next = k + 16 < K ? _mm512_load_ps(line) : _mm512_maskz_loadu_ps(0x00FF, line);
-        const __m512 wv = _mm512_castsi512_ps(
-            _mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(prev[i]), 8));
-        acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
-        prev[i] = next;
-      }
-      if ((k + 16 - k0) % seg == 0) {  // the end of a segment
-        float* ys = y + ((k + 16 - k0) / seg - 1) * lds + r;
-        for (int i = 0; i < R; ++i) {
-          ys[i] = Avx512::reduce_add(acc[i]);
-          acc[i] = _mm512_setzero_ps();
-        }
-      }
-    }
-  }
-  if (r < n_rows) gemv_f32_segments_impl<Avx512>(y + r, 1, lds, x, 1, w + r * K, K, k0, k1, seg, n_rows - r);
-}
-
 void gemv_seg_k(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M, const float* w,
                 int64_t K, int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
-  if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32)
-    gemv1_seg_half_line(y, lds, x, w, K, k0, k1, seg, n_rows);
-  else
+  if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32) {
+    // Column segments: the prefetch takes the same columns R rows on (a thread reads only
+    // its own columns of each row; further along the row are another thread's).
+    const int64_t r = gemv1_half_line_blocks(y, lds, x, w, K, k0, k1, seg, n_rows, kHalfLineRows * K);
+    if (r < n_rows)
+      gemv_f32_segments_impl<Avx512>(y + r, 1, lds, x, 1, w + r * K, K, k0, k1, seg, n_rows - r);
+  } else {
     gemv_f32_segments_impl<Avx512>(y, ldy, lds, x, M, w, K, k0, k1, seg, n_rows);
+  }
 }
 
 constexpr Table kTable{attend_k, gemv_k, f32_to_f16_k, attend_many_k, gemv_seg_k};
