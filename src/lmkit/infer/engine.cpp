@@ -327,10 +327,13 @@ class StagePrefetch {
     size_t piece = 0;
     while (piece < kPiece && cur_ < n_) {
       const Span& sp = spans_[size_t(cur_)];
-      const uint8_t* base = sp.p + size_t(row_) * sp.stride;
-      for (; off_ < sp.len && piece < kPiece; off_ += 64, piece += 64)
-        __builtin_prefetch(base + off_, 0, 2);  // read, keep in L2
-      if (off_ >= sp.len) {
+      // The lines of this row's bytes, from the start of the line its first byte is in.
+      const uint8_t* row = sp.p + size_t(row_) * sp.stride;
+      const uint8_t* line0 = row - reinterpret_cast<uintptr_t>(row) % 64;
+      const size_t n = size_t(row + sp.len - line0);
+      for (; off_ < n && piece < kPiece; off_ += 64, piece += 64)
+        __builtin_prefetch(line0 + off_, 0, 2);  // read, keep in L2
+      if (off_ >= n) {
         off_ = 0;
         if (++row_ == sp.rows) row_ = 0, ++cur_;
       }
@@ -341,16 +344,13 @@ class StagePrefetch {
 
  private:
   static constexpr size_t kBudget = 512 * 1024, kPiece = 4096;
-  struct Span {
+  struct Span {  // rows of len bytes from p, stride apart
     const uint8_t* p;
     size_t len, stride;
     int64_t rows;
   };
   void add(const uint8_t* p, size_t len, size_t stride, int64_t rows) {
-    if (n_ == int(spans_.size())) return;
-    // From the start of p's cache line, so that every line of the span is touched.
-    const size_t lead = reinterpret_cast<uintptr_t>(p) % 64;
-    spans_[size_t(n_++)] = {p - lead, len + lead, stride, rows};
+    if (n_ < int(spans_.size())) spans_[size_t(n_++)] = {p, len, stride, rows};
   }
   std::array<Span, 4> spans_{};
   int n_ = 0, cur_ = 0;
