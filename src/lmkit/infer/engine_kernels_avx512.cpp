@@ -36,12 +36,11 @@ void attend_k(float* out, const float* q, const uint8_t* k, const uint8_t* v, bo
 // outside the row is read. Lane l still sums elements l, l+16, ... in the same order as the
 // plain kernels: the results are bit-identical to them. K % 16 == 0.
 // Columns [k0, k1) of whole blocks of R rows, as gemv_f32_segments (segments of seg
-// columns, sums stored at y[s * lds + r]; whole rows: k0 = 0, k1 = seg = K), each line
-// prefetched pf floats ahead. Returns the rows done (n_rows rounded down to R).
-constexpr int kHalfLineRows = 8;  // rows side by side, prefetched ahead as gemv_rows does
+// columns, sums stored at y[s * lds + r]; whole rows: k0 = 0, k1 = seg = K), prefetched
+// R rows on as gemv_rows does. Returns the rows done (n_rows rounded down to R).
 int64_t gemv1_half_line_blocks(float* y, int64_t lds, const float* x, const float* w, int64_t K,
-                               int64_t k0, int64_t k1, int64_t seg, int64_t n_rows, int64_t pf) {
-  constexpr int R = kHalfLineRows;
+                               int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
+  constexpr int R = 8;
   int64_t r = 0;
   for (; r + R <= n_rows; r += R) {
     const float* w0 = w + r * K;
@@ -54,7 +53,7 @@ int64_t gemv1_half_line_blocks(float* y, int64_t lds, const float* x, const floa
       const __m512 xv = _mm512_loadu_ps(x + k);
       for (int i = 0; i < R; ++i) {
         const float* line = w0 + i * K + k + 8;
-        _mm_prefetch(reinterpret_cast<const char*>(line + pf), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(line + R * K), _MM_HINT_T0);
         const __m512 next = k + 16 < K ? _mm512_load_ps(line) : _mm512_maskz_loadu_ps(0x00FF, line);
         const __m512 wv = _mm512_castsi512_ps(
             _mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(prev[i]), 8));
@@ -76,8 +75,7 @@ int64_t gemv1_half_line_blocks(float* y, int64_t lds, const float* x, const floa
 void gemv_k(float* y, int64_t ldy, const float* x, int64_t M, const float* w, int64_t K,
             int64_t n_rows) {
   if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32) {
-    // Whole rows: the prefetch runs kPrefetchFloats ahead along each row.
-    const int64_t r = gemv1_half_line_blocks(y, 0, x, w, K, 0, K, K, n_rows, kPrefetchFloats);
+    const int64_t r = gemv1_half_line_blocks(y, 0, x, w, K, 0, K, K, n_rows);
     if (r < n_rows) gemv_f32_impl<Avx512>(y + r, 1, x, 1, w + r * K, K, n_rows - r);
   } else {
     gemv_f32_impl<Avx512>(y, ldy, x, M, w, K, n_rows);
@@ -102,9 +100,7 @@ void attend_many_k(float* const* out, const float* const* q, const int64_t* n, i
 void gemv_seg_k(float* y, int64_t ldy, int64_t lds, const float* x, int64_t M, const float* w,
                 int64_t K, int64_t k0, int64_t k1, int64_t seg, int64_t n_rows) {
   if (M == 1 && K % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 64 == 32) {
-    // Column segments: the prefetch takes the same columns R rows on (a thread reads only
-    // its own columns of each row; further along the row are another thread's).
-    const int64_t r = gemv1_half_line_blocks(y, lds, x, w, K, k0, k1, seg, n_rows, kHalfLineRows * K);
+    const int64_t r = gemv1_half_line_blocks(y, lds, x, w, K, k0, k1, seg, n_rows);
     if (r < n_rows)
       gemv_f32_segments_impl<Avx512>(y + r, 1, lds, x, 1, w + r * K, K, k0, k1, seg, n_rows - r);
   } else {
