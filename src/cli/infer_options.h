@@ -23,6 +23,7 @@ struct ModelArgs {
   std::string model, tokenizer;
   int64_t ctx = 0;
   std::string kv_type = "f32";
+  bool no_pack = false;
   std::function<void()> threads;
 };
 
@@ -38,6 +39,9 @@ inline void add_model_options(CLI::App& app, ModelArgs& a, bool require_model = 
   app.add_option("--kv-type", a.kv_type, "KV cache storage: f32 or f16")
       ->check(CLI::IsMember({"f32", "f16"}))
       ->capture_default_str();
+  app.add_flag("--no-pack", a.no_pack,
+               "multiply Q8_0/Q4_0 weights in place in the file's layout instead of a copy packed "
+               "for the int8 kernels (no copy at load; slower decode)");
   a.threads = add_threads_option(app);
 }
 
@@ -54,6 +58,7 @@ inline EngineOptions engine_options(const ModelArgs& a, const LoadedModel& m, in
     check(o.context <= c.max_seq_len, "--ctx {} exceeds the model's {} learned positions",
           o.context, c.max_seq_len);
   o.kv_type = a.kv_type == "f16" ? KvType::F16 : KvType::F32;
+  o.pack_weights = !a.no_pack;
   return o;
 }
 

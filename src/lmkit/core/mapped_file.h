@@ -20,6 +20,13 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Gives back this process's pages of [p, p + n) (the whole pages inside it) when that
+  // range lies in a live MappedFile; they are read from the file again if touched. For
+  // bytes a caller has copied elsewhere (the engine's packed weights), so that resident
+  // memory holds them once. False, and nothing done, for memory that is not such a map
+  // (madvise(MADV_DONTNEED) would zero anonymous memory).
+  static bool release(const void* p, size_t n);
+
  private:
   MappedFile() = default;
   const uint8_t* data_ = nullptr;

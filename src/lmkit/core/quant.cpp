@@ -369,7 +369,7 @@ const QuantKernels& quant_kernels_scalar() {
                               dot_rows_float_scalar<bf16, load_bf16>,
                               dequant_q4_K<f16_to_f32>,
                               dequant_q6_K<f16_to_f32>,
-                              nullptr, nullptr, nullptr, nullptr, nullptr};
+                              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   return k;
 }
 
@@ -377,8 +377,8 @@ const QuantKernels& quant_kernels_scalar() {
 
 // --- dispatch and the public dot products -------------------------------------------------
 
-namespace {
-const quant_detail::QuantKernels& kernels_for(Isa isa) {
+namespace quant_detail {
+const QuantKernels& kernels_for(Isa isa) {
   check(int(isa) <= int(detect_isa()), "this CPU does not support {} (it has at most {})",
         isa_name(isa), isa_name(detect_isa()));
   switch (isa) {
@@ -392,14 +392,18 @@ const quant_detail::QuantKernels& kernels_for(Isa isa) {
   return quant_detail::quant_kernels_scalar();
 }
 
-void check_blocks(int64_t n, const char* what) {
-  check(n >= 0 && n % QK8_0 == 0, "{}: length {} is not a multiple of 32", what, n);
-}
-
-// A 64-byte aligned region of at least `bytes` bytes inside v (grown as needed).
 void* aligned_scratch(std::vector<uint8_t>& v, size_t bytes) {
   if (v.size() < bytes + 64) v.resize(bytes + 64);
   return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+}
+}  // namespace quant_detail
+
+namespace {
+using quant_detail::aligned_scratch;
+using quant_detail::kernels_for;
+
+void check_blocks(int64_t n, const char* what) {
+  check(n >= 0 && n % QK8_0 == 0, "{}: length {} is not a multiple of 32", what, n);
 }
 
 // y (mrows, nrows) = x (mrows rows of n/32 Q8_0 blocks) against nrows weight rows of type

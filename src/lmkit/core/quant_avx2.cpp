@@ -193,7 +193,7 @@ void dot_rows_float(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, c
 constexpr QuantKernels kKernels{quantize_q8_0,         gemm_rows<dot_rows_q8_0>, gemm_rows<dot_rows_q4_0>,
                                 dot_rows_float<float>, dot_rows_float<f16>, dot_rows_float<bf16>,
                                 dequant_q4_K<half_to_float>, dequant_q6_K<half_to_float>,
-                                nullptr, nullptr, nullptr, nullptr, nullptr};
+                                nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 
 }  // namespace
 

@@ -376,6 +376,183 @@ void gemv_segments(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int6
     gemv_segments_t<false>(n, w, stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
 }
 
+// --- packed weights (core/packed_quant.h) ---------------------------------------------------
+// 16 rows per group, lane j = row j, as the tiled GEMM's repacked tile but packed once at
+// load time and Q4_0 still in nibbles: per block, V vectors of 4 quant bytes per row,
+// each broadcast 4 bytes of an activation row against it. No cross-lane reduction, no
+// scale gather: the block sums of 16 rows come out in 16 lanes, and the per-block
+// arithmetic is block_step's, in block order, as gemv16 and gemm_tile: the same bits.
+template <bool Q4>
+constexpr size_t kPackVecBytes = Q4 ? 4 * 64 : 8 * 64;  // one block's vectors
+template <bool Q4>
+constexpr size_t kPackPairBytes = 64 + 2 * kPackVecBytes<Q4>;
+
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// s[r][m] = the unsigned-weight block sums (before the offset c) of the block whose
+// vectors start at blk[r], against activation quants xq[m] (that block's 32 bytes).
+template <bool Q4, int RG, int RX>
+inline void packed_block_sums(const uint8_t* const* blk, const int8_t* const* xq, __m512i (&s)[RG][RX]) {
+  for (int r = 0; r < RG; ++r)
+    for (int m = 0; m < RX; ++m) s[r][m] = _mm512_setzero_si512();
+  if constexpr (Q4) {
+    // The low nibbles are elements 4v..4v+3, the high ones 16+4v..: the high nibbles are
+    // summed in place (16 times their value, masked but not shifted) and the sum shifted
+    // down once per block (exact: a multiple of 16, at most 16 * 4 * 4 * 15 * 128).
+    __m512i sh[RG][RX];
+    for (int r = 0; r < RG; ++r)
+      for (int m = 0; m < RX; ++m) sh[r][m] = _mm512_setzero_si512();
+    const __m512i lo_mask = _mm512_set1_epi8(0x0F), hi_mask = _mm512_set1_epi8(char(0xF0));
+    for (int v = 0; v < 4; ++v) {
+      __m512i xl[RX], xh[RX];
+      for (int m = 0; m < RX; ++m) xl[m] = bcast4(xq[m] + 4 * v), xh[m] = bcast4(xq[m] + 16 + 4 * v);
+      for (int r = 0; r < RG; ++r) {
+        const __m512i raw = _mm512_load_si512(blk[r] + 64 * v);
+        const __m512i lo = _mm512_and_si512(raw, lo_mask), hi = _mm512_and_si512(raw, hi_mask);
+        for (int m = 0; m < RX; ++m) {
+          s[r][m] = _mm512_dpbusd_epi32(s[r][m], lo, xl[m]);
+          sh[r][m] = _mm512_dpbusd_epi32(sh[r][m], hi, xh[m]);
+        }
+      }
+    }
+    for (int r = 0; r < RG; ++r)
+      for (int m = 0; m < RX; ++m) s[r][m] = _mm512_add_epi32(s[r][m], _mm512_srai_epi32(sh[r][m], 4));
+  } else {
+    for (int v = 0; v < 8; ++v) {
+      __m512i xb[RX];
+      for (int m = 0; m < RX; ++m) xb[m] = bcast4(xq[m] + 4 * v);
+      for (int r = 0; r < RG; ++r) {
+        const __m512i wv = _mm512_load_si512(blk[r] + 64 * v);
+        for (int m = 0; m < RX; ++m) s[r][m] = _mm512_dpbusd_epi32(s[r][m], wv, xb[m]);
+      }
+    }
+  }
+}
+
+// How far ahead (in block pairs of the same group) decode prefetches: the groups are
+// contiguous, but RG streams of a few KB each start too often for the hardware alone.
+constexpr int64_t kPackPrefetchPairs = 4;
+
+// RG groups (group_stride bytes apart) x RX activation rows over nb blocks: y + r*16 +
+// m*ystride (valid[r] lanes of group r); seg_blocks > 0: per segment at y + s*lds.
+template <bool Q4, int RG, int RX>
+void packed_tile(int64_t nb, const uint8_t* w, size_t group_stride, const Prep* xs, float* y,
+                 size_t ystride, const int* valid, int64_t seg_blocks, size_t lds) {
+  constexpr size_t pb = kPackPairBytes<Q4>;
+  __m512 acc[RG][RX];
+  for (int r = 0; r < RG; ++r)
+    for (int m = 0; m < RX; ++m) acc[r][m] = _mm512_setzero_ps();
+  auto store = [&](float* out) {
+    for (int r = 0; r < RG; ++r)
+      for (int m = 0; m < RX; ++m)
+        _mm512_mask_storeu_ps(out + size_t(m) * ystride + size_t(r) * 16, __mmask16((1u << valid[r]) - 1u),
+                              acc[r][m]);
+  };
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pair[RG];
+    const uint8_t* blk[RG];
+    for (int r = 0; r < RG; ++r) {
+      pair[r] = w + size_t(r) * group_stride + size_t(b / 2) * pb;
+      blk[r] = pair[r] + 64 + size_t(b & 1) * kPackVecBytes<Q4>;
+      if (RX < kGemmRows && (b & 1) == 0)
+        for (size_t l = 0; l < pb; l += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(pair[r] + kPackPrefetchPairs * pb + l), _MM_HINT_T0);
+    }
+    const int8_t* xq[RX];
+    for (int m = 0; m < RX; ++m) xq[m] = xs[m].qs + b * 32;
+    __m512i s[RG][RX];
+    packed_block_sums<Q4, RG, RX>(blk, xq, s);
+    for (int r = 0; r < RG; ++r) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(pair[r] + (b & 1) * 32)));
+      for (int m = 0; m < RX; ++m) acc[r][m] = block_step(acc[r][m], s[r][m], xs[m].c[b], dw, xs[m].d[b]);
+    }
+    if (seg_blocks > 0 && (b + 1) % seg_blocks == 0) {  // the end of a column segment
+      store(y + size_t((b + 1) / seg_blocks - 1) * lds);
+      for (int r = 0; r < RG; ++r)
+        for (int m = 0; m < RX; ++m) acc[r][m] = _mm512_setzero_ps();
+    }
+  }
+  if (seg_blocks == 0) store(y);
+}
+
+// Groups [0, ngroups) of RG at a time, then one at a time, for RX activation rows.
+template <bool Q4, int RG, int RX>
+void packed_groups(int64_t nb, const uint8_t* w, size_t group_stride, int64_t nrows, const Prep* xs,
+                   float* y, size_t ystride, int64_t seg_blocks, size_t lds) {
+  const int64_t ngroups = (nrows + 15) / 16;
+  auto valid = [&](int64_t g) { return int(nrows - g * 16 < 16 ? nrows - g * 16 : 16); };
+  int64_t g = 0;
+  for (; g + RG <= ngroups; g += RG) {
+    int v[RG];
+    for (int r = 0; r < RG; ++r) v[r] = valid(g + r);
+    packed_tile<Q4, RG, RX>(nb, w + size_t(g) * group_stride, group_stride, xs, y + g * 16, ystride, v,
+                            seg_blocks, lds);
+  }
+  for (; g < ngroups; ++g) {
+    const int v = valid(g);
+    packed_tile<Q4, 1, RX>(nb, w + size_t(g) * group_stride, group_stride, xs, y + g * 16, ystride, &v,
+                           seg_blocks, lds);
+  }
+}
+
+template <bool Q4>
+void gemm_packed_t(int64_t n, const uint8_t* w, size_t group_stride, int64_t nrows, const void* prep,
+                   int64_t mrows, float* y, size_t ystride, int64_t seg_blocks, size_t lds) {
+  const int64_t nb = n / QK8_0;
+  Prep xs[kGemmRows];
+  auto rows_from = [&](int64_t m0, int count) {
+    for (int i = 0; i < count; ++i) xs[i] = prep_row(prep, n, mrows, m0 + i);
+  };
+  // Decode (one to three activation rows): four (or two) groups at once, for independent
+  // accumulation chains and streams.
+  if (mrows == 1) {
+    rows_from(0, 1);
+    packed_groups<Q4, 4, 1>(nb, w, group_stride, nrows, xs, y, ystride, seg_blocks, lds);
+    return;
+  }
+  if (mrows == 2) {
+    rows_from(0, 2);
+    packed_groups<Q4, 2, 2>(nb, w, group_stride, nrows, xs, y, ystride, seg_blocks, lds);
+    return;
+  }
+  if (mrows == 3) {
+    rows_from(0, 3);
+    packed_groups<Q4, 2, 3>(nb, w, group_stride, nrows, xs, y, ystride, seg_blocks, lds);
+    return;
+  }
+  // Prefill: each group against every activation row, four at a time (the group's bytes
+  // stay in L1 meanwhile).
+  const int64_t ngroups = (nrows + 15) / 16;
+  for (int64_t g = 0; g < ngroups; ++g) {
+    const int v = int(nrows - g * 16 < 16 ? nrows - g * 16 : 16);
+    const uint8_t* wg = w + size_t(g) * group_stride;
+    int64_t m = 0;
+    for (; m + kGemmRows <= mrows; m += kGemmRows) {
+      rows_from(m, kGemmRows);
+      packed_tile<Q4, 1, kGemmRows>(nb, wg, group_stride, xs, y + size_t(m) * ystride + g * 16, ystride, &v,
+                                    seg_blocks, lds);
+    }
+    for (; m < mrows; ++m) {
+      rows_from(m, 1);
+      packed_tile<Q4, 1, 1>(nb, wg, group_stride, xs, y + size_t(m) * ystride + g * 16, ystride, &v,
+                            seg_blocks, lds);
+    }
+  }
+}
+
+void gemm_packed(GgmlType wt, int64_t n, const uint8_t* w, size_t group_stride, int64_t nrows,
+                 const void* prep, int64_t mrows, float* y, size_t ystride, int64_t seg_blocks,
+                 size_t lds) {
+  if (wt == GgmlType::Q4_0)
+    gemm_packed_t<true>(n, w, group_stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+  else
+    gemm_packed_t<false>(n, w, group_stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+}
+
 void gemm_prepped(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                   const void* prep, int64_t mrows, float* y, size_t ystride, void* scratch) {
   if (wt == GgmlType::Q4_0)
@@ -438,7 +615,8 @@ constexpr QuantKernels kKernels{quantize_q8_0,
                                 prep_x,
                                 gemm_scratch_bytes,
                                 gemm_prepped,
-                                gemv_segments};
+                                gemv_segments,
+                                gemm_packed};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "lmkit/core/quant.h"
 
@@ -51,7 +52,21 @@ struct QuantKernels {
   void (*gemv_segments)(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                         const void* prep, int64_t mrows, float* y, size_t ystride,
                         int64_t seg_blocks, size_t lds);
+  // Optional: the same products with weights in the packed layout (core/packed_quant.h).
+  // w: the first block pair (of the n/32 blocks) in the first of the groups, which are
+  // group_stride bytes apart; nrows rows in all (the last group's extra lanes are not
+  // stored); x prepared by prep_x for those n columns. y[m * ystride + r], or with
+  // seg_blocks > 0 (mrows < 4) the partial products per segment at y + s * lds, each bit
+  // for bit what gemm_prepped / gemv_segments compute on the same rows unpacked.
+  void (*gemm_packed)(GgmlType wt, int64_t n, const uint8_t* w, size_t group_stride, int64_t nrows,
+                      const void* prep, int64_t mrows, float* y, size_t ystride, int64_t seg_blocks,
+                      size_t lds);
 };
+
+// The kernel table of an ISA (checked against the CPU; AVX-512 without VNNI: AVX2's).
+const QuantKernels& kernels_for(Isa isa);
+// A 64-byte aligned region of at least `bytes` bytes inside v (grown as needed).
+void* aligned_scratch(std::vector<uint8_t>& v, size_t bytes);
 
 const QuantKernels& quant_kernels_scalar();
 const QuantKernels& quant_kernels_avx2();

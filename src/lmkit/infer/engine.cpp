@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <thread>
 #include <utility>
 
@@ -16,6 +17,8 @@
 #include "lmkit/core/gemm.h"
 #include "lmkit/core/half.h"
 #include "lmkit/core/kernels.h"
+#include "lmkit/core/mapped_file.h"
+#include "lmkit/core/packed_quant.h"
 #include "lmkit/core/quant.h"
 #include "lmkit/core/thread_pool.h"
 #include "lmkit/infer/engine_kernels.h"
@@ -68,12 +71,23 @@ std::vector<float> vec_f32(const Weight* w) {
   return v;
 }
 
+// A matrix the engine multiplies by: the model's weight and, where the int8 kernels
+// apply (Q8_0 / Q4_0 on AVX-512 VNNI, EngineOptions::pack_weights), the same rows packed
+// for them (core/packed_quant.h), which every product then reads instead.
+struct Linear {
+  const Weight* w = nullptr;
+  std::unique_ptr<const PackedQ> packed;
+  int64_t rows() const { return w->rows(); }
+  int64_t cols() const { return w->cols(); }
+  GgmlType type() const { return w->type(); }
+};
+
 }  // namespace
 
 struct Engine::Impl {
   struct Layer {
     std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
-    const Weight *q, *k, *v, *o, *gate, *up, *down;
+    const Linear *q, *k, *v, *o, *gate, *up, *down;
     std::vector<float> q_b, k_b, v_b, o_b, gate_b, up_b, down_b, q_norm, k_norm;
   };
   struct Sequence {
@@ -86,7 +100,8 @@ struct Engine::Impl {
   std::vector<Layer> layers;
   const Weight* embed = nullptr;
   const Weight* pos_embed = nullptr;
-  const Weight* head = nullptr;
+  const Linear* head = nullptr;
+  std::deque<Linear> linears;  // every matrix of the layers and the head
   std::vector<float> final_w, final_b;
   std::vector<Sequence> seqs;
   size_t elem = 4;          // bytes per cached value
@@ -119,7 +134,12 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
   I.c = &w_->config;
   I.embed = &w_->at("embed.weight");
   I.pos_embed = w_->find("pos_embed.weight");
-  I.head = c.tie_embeddings ? I.embed : &w_->at("lm_head.weight");
+  auto linear = [&](const Weight* w) -> const Linear* {
+    if (!w) return nullptr;
+    I.linears.push_back({w, nullptr});
+    return &I.linears.back();
+  };
+  I.head = linear(c.tie_embeddings ? I.embed : &w_->at("lm_head.weight"));
   I.final_w = vec_f32(&w_->at("final_norm.weight"));
   I.final_b = vec_f32(w_->find("final_norm.bias"));
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -129,13 +149,13 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
     ly.attn_norm_b = vec_f32(w_->find(L + "attn_norm.bias"));
     ly.mlp_norm_w = vec_f32(&w_->at(L + "mlp_norm.weight"));
     ly.mlp_norm_b = vec_f32(w_->find(L + "mlp_norm.bias"));
-    ly.q = &w_->at(L + "attn.q.weight");
-    ly.k = &w_->at(L + "attn.k.weight");
-    ly.v = &w_->at(L + "attn.v.weight");
-    ly.o = &w_->at(L + "attn.o.weight");
-    ly.gate = w_->find(L + "mlp.gate.weight");
-    ly.up = &w_->at(L + "mlp.up.weight");
-    ly.down = &w_->at(L + "mlp.down.weight");
+    ly.q = linear(&w_->at(L + "attn.q.weight"));
+    ly.k = linear(&w_->at(L + "attn.k.weight"));
+    ly.v = linear(&w_->at(L + "attn.v.weight"));
+    ly.o = linear(&w_->at(L + "attn.o.weight"));
+    ly.gate = linear(w_->find(L + "mlp.gate.weight"));
+    ly.up = linear(&w_->at(L + "mlp.up.weight"));
+    ly.down = linear(&w_->at(L + "mlp.down.weight"));
     ly.q_b = vec_f32(w_->find(L + "attn.q.bias"));
     ly.k_b = vec_f32(w_->find(L + "attn.k.bias"));
     ly.v_b = vec_f32(w_->find(L + "attn.v.bias"));
@@ -150,7 +170,7 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
   I.elem = opt_.kv_type == KvType::F16 ? 2 : 4;
   I.layer_stride = size_t(c.n_kv_head) * size_t(ctx_) * size_t(c.head_dim) * I.elem;
   I.interleaved = w_->rope_pairing == RopePairing::Interleaved;
-  I.runq = I.layers.front().q->grouped_q8();
+  I.runq = I.layers.front().q->w->grouped_q8();
   I.ggml_gelu = w_->format == "gguf";
   if (I.runq)
     for (const auto& [name, wt] : w_->tensors)
@@ -161,6 +181,14 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
   check(!I.runq || (w_->rope_pairing == RopePairing::HalfSplit && c.pos == PosKind::Rope &&
                     c.mlp == MlpKind::SwiGlu && !c.attn_qkv_bias && !c.qk_norm),
         "llama2.c int8 weights only come in llama2.c's Llama architecture");
+  // Pack what the int8 kernels can take, one matrix at a time, giving back the mapped
+  // file's pages of each as soon as it is packed (resident memory holds the weights once).
+  if (opt_.pack_weights && !I.runq)
+    for (Linear& l : I.linears)
+      if (PackedQ::supported(l.w->q)) {
+        l.packed = std::make_unique<const PackedQ>(l.w->q);
+        MappedFile::release(l.w->q.data, l.w->q.bytes);
+      }
   I.embrow.resize(size_t(c.dim));
   // Below ~1 MB of weights per token the work is microseconds per layer: a single thread
   // avoids waking the pool dozens of times per token.
@@ -312,15 +340,29 @@ std::pair<int64_t, int64_t> split_range(int64_t n, int tid, int nt, int64_t alig
 class StagePrefetch {
  public:
   void clear() { n_ = cur_ = 0, row_ = 0, off_ = 0, done_ = 0; }
-  // Adds rows [r0, r1) of w (at most 4 spans in all).
-  void rows(const Weight& w, int64_t r0, int64_t r1) {
-    const size_t rb = w.q.row_bytes();
-    if (r1 > r0) add(w.q.data + size_t(r0) * rb, size_t(r1 - r0) * rb, 0, 1);
+  // Adds rows [r0, r1) of l (at most 4 spans in all): packed, its groups of them.
+  void rows(const Linear& l, int64_t r0, int64_t r1) {
+    if (r1 <= r0) return;
+    if (const PackedQ* p = l.packed.get()) {
+      const int64_t g0 = r0 / PackedQ::kGroupRows, g1 = (r1 + PackedQ::kGroupRows - 1) / PackedQ::kGroupRows;
+      add(p->group(g0), size_t(g1 - g0) * p->group_bytes(), 0, 1);
+      return;
+    }
+    const size_t rb = l.w->q.row_bytes();
+    add(l.w->q.data + size_t(r0) * rb, size_t(r1 - r0) * rb, 0, 1);
   }
-  // Adds columns [k0, k1) of every row of w (a column segment: part of each row).
-  void cols(const Weight& w, int64_t k0, int64_t k1) {
+  // Adds columns [k0, k1) of every row of l (a column segment: part of each row; packed,
+  // part of each group, k0 and k1 multiples of 64).
+  void cols(const Linear& l, int64_t k0, int64_t k1) {
+    if (k1 <= k0) return;
+    if (const PackedQ* p = l.packed.get()) {
+      add(p->group(0) + size_t(k0 / 64) * p->pair_bytes(), size_t((k1 - k0) / 64) * p->pair_bytes(),
+          p->group_bytes(), p->groups());
+      return;
+    }
+    const Weight& w = *l.w;
     const size_t b0 = ggml_row_size(w.type(), k0), b1 = ggml_row_size(w.type(), k1);
-    if (k1 > k0) add(w.q.data + b0, b1 - b0, w.q.row_bytes(), w.rows());
+    add(w.q.data + b0, b1 - b0, w.q.row_bytes(), w.rows());
   }
   // One piece; false when everything (or the budget) is prefetched.
   bool step() {
@@ -363,14 +405,17 @@ class StagePrefetch {
 // y[m * ldy + j], or, given `via` (a free buffer of the same layout), computed there and
 // then added to y (y += out, the residual connection; out is complete, bias included,
 // before the add).
-void linear_rows(float* y, int64_t ldy, const float* x, const Weight& w,
+void linear_rows(float* y, int64_t ldy, const float* x, const Linear& l,
                  const std::vector<float>& bias, int64_t M, int64_t r0, int64_t r1,
                  float* via = nullptr) {
   if (r1 <= r0 || M == 0) return;
+  const Weight& w = *l.w;
   const int64_t K = w.cols(), n = r1 - r0;
   float* out = (via ? via : y) + r0;
   const int64_t ldo = ldy;
-  if (w.q.type == GgmlType::F32) {
+  if (l.packed && r0 % PackedQ::kGroupRows == 0) {
+    matmul_packed(out, ldo, x, *l.packed, M, r0, r1);
+  } else if (w.q.type == GgmlType::F32) {
     const float* wr = reinterpret_cast<const float*>(w.q.data) + r0 * K;
     // Few activation rows (decode): stream each weight row once; else OpenBLAS's GEMM (which
     // packs the weight panel first, a second pass over memory that only pays off for many rows).
@@ -441,7 +486,8 @@ void Engine::forward_runq(std::span<const BatchToken> batch, float* logits) {
     ss = 1.0f / std::sqrt(ss);
     for (int64_t j = 0; j < C; j++) o[j] = w[size_t(j)] * (ss * xs[j]);
   };
-  auto matmul = [&](float* y, const float* xs, const Weight& w) {
+  auto matmul = [&](float* y, const float* xs, const Linear& l) {
+    const Weight& w = *l.w;
     infer_kernels::matmul_llama2c_q8(y, xs, reinterpret_cast<const int8_t*>(w.q.data),
                                      w.group_scales, w.group_size, 1, w.cols(), w.rows());
   };
@@ -657,7 +703,7 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
   // barriers per layer instead of four, and the same bits for any thread count (the
   // segments do not depend on it). Prefill (GEMMs) keeps the row split.
   const int64_t group = NH / NKV, o_seg = group * hs;
-  auto segmentable = [&](const Weight* w, int64_t seg) {
+  auto segmentable = [&](const Linear* w, int64_t seg) {
     if (!w) return true;
     const GgmlType t = w->type();
     if (t == GgmlType::Q8_0 || t == GgmlType::Q4_0) return seg % 64 == 0;
@@ -692,9 +738,12 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
       std::memcpy(x, I.x.data(), size_t(N * C) * sizeof(float));
     }
     // part[s] (N, C) for the segments of columns [k0, k1) of w (C, K) against xs (N, K).
-    auto segments = [&](float* part, const float* xs, const Weight& w, int64_t k0, int64_t k1,
+    auto segments = [&](float* part, const float* xs, const Linear& l, int64_t k0, int64_t k1,
                         int64_t seg) {
-      if (w.type() == GgmlType::F32)
+      const Weight& w = *l.w;
+      if (l.packed)
+        matmul_packed_segments(part, C, N * C, xs, *l.packed, N, k0, k1, seg);
+      else if (w.type() == GgmlType::F32)
         infer_kernels::gemv_f32_segments(part, C, N * C, xs, N, reinterpret_cast<const float*>(w.q.data),
                                          w.cols(), k0, k1, seg, w.rows());
       else
@@ -715,7 +764,7 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
         for (int64_t j = 0; j < C; ++j) x[m * C + j] += row[size_t(j)];
       }
     };
-    auto matmul = [&](float* y, int64_t ldy, const float* x, const Weight& w,
+    auto matmul = [&](float* y, int64_t ldy, const float* x, const Linear& w,
                       const std::vector<float>& bias, float* via) {
       const auto [r0, r1] = split_range(w.rows(), tid, nt, 16);
       linear_rows(y, ldy, x, w, bias, N, r0, r1, via);

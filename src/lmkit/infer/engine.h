@@ -42,6 +42,10 @@ struct EngineOptions {
   // Tokens per forward pass; longer batches are split. 256 keeps a pass's activations
   // small (peak memory) while a GEMM over 256 rows is as fast per token as over 512.
   int64_t max_batch = 256;
+  // Q8_0 / Q4_0 matrices packed for the int8 kernels (core/packed_quant.h) where the CPU
+  // has them: a copy made at load, the mapped file's pages of it given back. False: the
+  // products read the weights in place in the file's layout (slower decode on Q4_0).
+  bool pack_weights = true;
 };
 
 // One token of a batch: appended to sequence `seq`; logits computed when `logits`.

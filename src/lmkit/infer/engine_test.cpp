@@ -14,6 +14,7 @@
 #include "lmkit/core/error.h"
 #include "lmkit/core/graph.h"
 #include "lmkit/core/half.h"
+#include "lmkit/core/quant.h"
 #include "lmkit/core/random.h"
 #include "lmkit/core/thread_pool.h"
 #include "lmkit/infer/engine_kernels.h"
@@ -214,6 +215,47 @@ TEST(Engine, ThreadCountDoesNotChangeTheLogits) {
   const int saved = num_threads();
   const auto one = run(1);
   for (int threads : {2, 3, 8}) EXPECT_EQ(run(threads), one) << threads << " threads";
+  set_num_threads(saved);
+}
+
+// Q8_0 / Q4_0 weights packed for the int8 kernels (the default) and read in place give the
+// same logits bit for bit: prefill, then decode batches of one to three tokens (the split
+// output projection and down over columns) on two threads.
+TEST(Engine, PackedWeightsGiveTheSameLogits) {
+  const ModelConfig c = ModelConfig::llama(4, 8, 4, 512, 1408, 1000, 64);
+  const Decoder d = random_decoder(c, 31);
+  const auto ids = random_ids(24, c.vocab_size, 9);
+  const int saved = num_threads();
+  set_num_threads(2);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    ModelWeights mw = ModelWeights::from_decoder(d);
+    for (auto& [name, wt] : mw.tensors)
+      if (wt.q.shape.size() == 2) wt.q = quantize(wt.to_f32(), t);
+    auto w = std::make_shared<const ModelWeights>(std::move(mw));
+    ASSERT_GT(w->bytes(), size_t(4) << 20) << "the model must be large enough to use the pool";
+    auto run = [&](bool pack) {
+      EngineOptions o;
+      o.pack_weights = pack;
+      Engine e(w, o);
+      const int a = e.add_sequence(), b = e.add_sequence();
+      std::vector<float> out(size_t(12 * c.vocab_size)), logits;
+      std::vector<BatchToken> prompt;
+      for (int64_t i = 0; i < 12; ++i) prompt.push_back({a, ids[size_t(i)], true});
+      int64_t n = e.decode(prompt, out.data());
+      logits.insert(logits.end(), out.begin(), out.begin() + n * c.vocab_size);
+      for (int64_t i = 12; i < 20; ++i) {
+        std::vector<BatchToken> batch = {{a, ids[size_t(i)], true}};
+        if (i % 2 == 0) batch.push_back({b, ids[size_t(i - 12)], true});
+        if (i % 4 == 0) batch.push_back({b, ids[size_t(i - 11)], true});
+        n = e.decode(batch, out.data());
+        logits.insert(logits.end(), out.begin(), out.begin() + n * c.vocab_size);
+      }
+      return logits;
+    };
+    const auto packed = run(true), in_place = run(false);
+    ASSERT_EQ(packed.size(), in_place.size());
+    EXPECT_TRUE(packed == in_place) << ggml_type_name(t);
+  }
   set_num_threads(saved);
 }
 

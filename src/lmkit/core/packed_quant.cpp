@@ -1,0 +1,108 @@
+#include "lmkit/core/packed_quant.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "lmkit/core/error.h"
+#include "lmkit/core/quant_kernels.h"
+#include "lmkit/core/thread_pool.h"
+
+namespace lmkit {
+
+namespace {
+const quant_detail::QuantKernels& kernels() { return quant_detail::kernels_for(active_isa()); }
+bool q4(GgmlType t) { return t == GgmlType::Q4_0; }
+}  // namespace
+
+bool PackedQ::supported(const QTensor& w) {
+  return (w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) && w.cols() > 0 && w.cols() % 64 == 0 &&
+         w.rows() > 0 && kernels().gemm_packed != nullptr;
+}
+
+void PackedQ::Free::operator()(uint8_t* p) const { std::free(p); }
+
+size_t PackedQ::pair_bytes() const { return 64 + 2 * (q4(type_) ? 4 : 8) * 64; }
+
+PackedQ::PackedQ(const QTensor& w) : type_(w.type), rows_(w.rows()), cols_(w.cols()) {
+  w.validate();
+  check(supported(w), "cannot pack a {} matrix of {} columns for the int8 kernels on this CPU "
+        "(Q8_0 / Q4_0, columns a multiple of 64, AVX-512 VNNI)", ggml_type_name(w.type), w.cols());
+  data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes())));
+  check(data_ != nullptr, "out of memory packing a {} MB matrix", bytes() >> 20);
+  const bool is_q4 = q4(type_);
+  const size_t bs = ggml_traits(type_).type_size, pb = pair_bytes(), vec = (is_q4 ? 4 : 8) * 64;
+  const int64_t nb = cols_ / QK8_0;
+  // One group per task; every byte of a group is written (rows past the end: zeros).
+  thread_pool().parallel_for(size_t(groups()), [&](size_t g0, size_t g1) {
+    for (size_t g = g0; g < g1; ++g) {
+      uint8_t* grp = data_.get() + g * group_bytes();
+      std::memset(grp, 0, group_bytes());
+      for (int64_t j = 0; j < kGroupRows; ++j) {
+        const int64_t r = int64_t(g) * kGroupRows + j;
+        if (r >= rows_) break;
+        const uint8_t* row = w.row(r);
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* blk = row + size_t(b) * bs;
+          uint8_t* pair = grp + size_t(b / 2) * pb;
+          std::memcpy(pair + (b & 1) * 32 + j * 2, blk, 2);  // d (f16)
+          uint8_t* vecs = pair + 64 + size_t(b & 1) * vec;
+          for (size_t v = 0; v < vec / 64; ++v) {
+            uint8_t* lane = vecs + v * 64 + size_t(j) * 4;
+            std::memcpy(lane, blk + 2 + 4 * v, 4);
+            if (!is_q4)
+              for (int t = 0; t < 4; ++t) lane[t] ^= 0x80;  // int8 -> unsigned (+128)
+          }
+        }
+      }
+    }
+  });
+}
+
+namespace {
+// The activations (M rows, columns [k0, k0 + n) of rows K apart) quantized to Q8_0 and
+// prepared for the kernels, in thread-local buffers.
+const void* prepare(const quant_detail::QuantKernels& kr, GgmlType wt, const float* x, int64_t K,
+                    int64_t M, int64_t k0, int64_t n) {
+  const int64_t nbk = n / QK8_0;
+  thread_local std::vector<block_q8_0> xq;
+  thread_local std::vector<uint8_t> prep;
+  if (xq.size() < size_t(M * nbk)) xq.resize(size_t(M * nbk));
+  for (int64_t m = 0; m < M; ++m) kr.quantize_q8_0(x + m * K + k0, xq.data() + m * nbk, n);
+  void* p = quant_detail::aligned_scratch(prep, kr.prep_bytes(n, M));
+  kr.prep_x(wt, n, xq.data(), M, p);
+  return p;
+}
+}  // namespace
+
+void matmul_packed(float* y, int64_t ldy, const float* x, const PackedQ& w, int64_t M, int64_t r0,
+                   int64_t r1) {
+  check(M >= 0 && r0 >= 0 && r0 <= r1 && r1 <= w.rows() && r0 % PackedQ::kGroupRows == 0,
+        "matmul_packed: rows [{}, {}) of {} (the first a multiple of 16), {} activation rows", r0, r1,
+        w.rows(), M);
+  check(ldy >= r1 - r0, "matmul_packed: output row stride {} is below the {} outputs per row", ldy, r1 - r0);
+  if (M == 0 || r1 == r0) return;
+  const auto& kr = kernels();
+  const int64_t K = w.cols();
+  const void* p = prepare(kr, w.type(), x, K, M, 0, K);
+  kr.gemm_packed(w.type(), K, w.group(r0 / PackedQ::kGroupRows), w.group_bytes(), r1 - r0, p, M, y,
+                 size_t(ldy), 0, 0);
+}
+
+void matmul_packed_segments(float* y, int64_t ldy, int64_t lds, const float* x, const PackedQ& w,
+                            int64_t M, int64_t k0, int64_t k1, int64_t seg) {
+  const int64_t K = w.cols();
+  check(M >= 0 && M <= 3, "matmul_packed_segments: {} activation rows (at most 3)", M);
+  check(k0 >= 0 && k0 <= k1 && k1 <= K && seg > 0 && seg % 64 == 0 && k0 % 64 == 0 && (k1 - k0) % seg == 0,
+        "matmul_packed_segments: columns [{}, {}) of {} are not whole segments of {} (multiples of 64)",
+        k0, k1, K, seg);
+  check(ldy >= w.rows(), "matmul_packed_segments: output row stride {} is below the {} outputs per row",
+        ldy, w.rows());
+  if (M == 0 || k1 == k0) return;
+  const auto& kr = kernels();
+  const void* p = prepare(kr, w.type(), x, K, M, k0, k1 - k0);
+  kr.gemm_packed(w.type(), k1 - k0, w.group(0) + size_t(k0 / 64) * w.pair_bytes(), w.group_bytes(),
+                 w.rows(), p, M, y, size_t(ldy), seg / QK8_0, size_t(lds));
+}
+
+}  // namespace lmkit
