@@ -1,5 +1,6 @@
 #include "lmkit/core/packed_quant.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -24,7 +25,8 @@ void PackedQ::Free::operator()(uint8_t* p) const { std::free(p); }
 
 size_t PackedQ::pair_bytes() const { return 64 + 2 * (q4(type_) ? 4 : 8) * 64; }
 
-PackedQ::PackedQ(const QTensor& w) : type_(w.type), rows_(w.rows()), cols_(w.cols()) {
+PackedQ::PackedQ(const QTensor& w, const std::function<void(const uint8_t*, size_t)>& packed)
+    : type_(w.type), rows_(w.rows()), cols_(w.cols()) {
   w.validate();
   check(supported(w), "cannot pack a {} matrix of {} columns for the int8 kernels on this CPU "
         "(Q8_0 / Q4_0, columns a multiple of 64, AVX-512 VNNI)", ggml_type_name(w.type), w.cols());
@@ -33,30 +35,60 @@ PackedQ::PackedQ(const QTensor& w) : type_(w.type), rows_(w.rows()), cols_(w.col
   const bool is_q4 = q4(type_);
   const size_t bs = ggml_traits(type_).type_size, pb = pair_bytes(), vec = (is_q4 ? 4 : 8) * 64;
   const int64_t nb = cols_ / QK8_0;
-  // One group per task; every byte of a group is written (rows past the end: zeros).
-  thread_pool().parallel_for(size_t(groups()), [&](size_t g0, size_t g1) {
-    for (size_t g = g0; g < g1; ++g) {
-      uint8_t* grp = data_.get() + g * group_bytes();
-      std::memset(grp, 0, group_bytes());
-      for (int64_t j = 0; j < kGroupRows; ++j) {
-        const int64_t r = int64_t(g) * kGroupRows + j;
-        if (r >= rows_) break;
-        const uint8_t* row = w.row(r);
-        for (int64_t b = 0; b < nb; ++b) {
-          const uint8_t* blk = row + size_t(b) * bs;
-          uint8_t* pair = grp + size_t(b / 2) * pb;
-          std::memcpy(pair + (b & 1) * 32 + j * 2, blk, 2);  // d (f16)
-          uint8_t* vecs = pair + 64 + size_t(b & 1) * vec;
-          for (size_t v = 0; v < vec / 64; ++v) {
-            uint8_t* lane = vecs + v * 64 + size_t(j) * 4;
-            std::memcpy(lane, blk + 2 + 4 * v, 4);
-            if (!is_q4)
-              for (int t = 0; t < 4; ++t) lane[t] ^= 0x80;  // int8 -> unsigned (+128)
-          }
+  // Group g: every byte written (rows past the end of the matrix: zeros).
+  auto pack_group = [&](int64_t g) {
+    uint8_t* grp = data_.get() + size_t(g) * group_bytes();
+    std::memset(grp, 0, group_bytes());
+    for (int64_t j = 0; j < kGroupRows && g * kGroupRows + j < rows_; ++j) {
+      const uint8_t* row = w.row(g * kGroupRows + j);
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = row + size_t(b) * bs;
+        uint8_t* pair = grp + size_t(b / 2) * pb;
+        std::memcpy(pair + (b & 1) * 32 + j * 2, blk, 2);  // d (f16)
+        uint8_t* vecs = pair + 64 + size_t(b & 1) * vec;
+        for (size_t v = 0; v < vec / 64; ++v) {
+          uint8_t* lane = vecs + v * 64 + size_t(j) * 4;
+          std::memcpy(lane, blk + 2 + 4 * v, 4);
+          if (!is_q4)
+            for (int t = 0; t < 4; ++t) lane[t] ^= 0x80;  // int8 -> unsigned (+128)
         }
       }
     }
-  });
+  };
+  // Chunks of ~1 MB of source rows (whole groups), each split over the pool.
+  const int64_t chunk = std::max<int64_t>(1, int64_t((size_t(1) << 20) / group_bytes()));
+  for (int64_t c0 = 0; c0 < groups(); c0 += chunk) {
+    const int64_t c1 = std::min(groups(), c0 + chunk);
+    thread_pool().parallel_for(size_t(c1 - c0), [&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) pack_group(c0 + int64_t(t));
+    });
+    if (packed) {
+      const int64_t r0 = c0 * kGroupRows, r1 = std::min(rows_, c1 * kGroupRows);
+      packed(w.row(r0), size_t(r1 - r0) * w.row_bytes());
+    }
+  }
+}
+
+void PackedQ::dequantize_row(int64_t r, float* out) const {
+  check(r >= 0 && r < rows_, "row {} of a packed matrix of {} rows", r, rows_);
+  const bool is_q4 = q4(type_);
+  const size_t vec = (is_q4 ? 4 : 8) * 64, j = size_t(r % kGroupRows);
+  const uint8_t* grp = group(r / kGroupRows);
+  // Gather the row's blocks back into ggml's layout, then the reference dequantizer.
+  std::vector<uint8_t> blocks(ggml_row_size(type_, cols_));
+  const size_t bs = ggml_traits(type_).type_size;
+  for (int64_t b = 0; b < cols_ / QK8_0; ++b) {
+    const uint8_t* pair = grp + size_t(b / 2) * pair_bytes();
+    uint8_t* blk = blocks.data() + size_t(b) * bs;
+    std::memcpy(blk, pair + (b & 1) * 32 + j * 2, 2);
+    const uint8_t* vecs = pair + 64 + size_t(b & 1) * vec;
+    for (size_t v = 0; v < vec / 64; ++v) {
+      std::memcpy(blk + 2 + 4 * v, vecs + v * 64 + j * 4, 4);
+      if (!is_q4)
+        for (size_t t = 0; t < 4; ++t) blk[2 + 4 * v + t] ^= 0x80;
+    }
+  }
+  lmkit::dequantize_row(type_, blocks.data(), out, cols_);
 }
 
 namespace {

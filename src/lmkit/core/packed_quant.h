@@ -24,6 +24,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "lmkit/core/quant.h"
@@ -37,8 +38,12 @@ class PackedQ {
   // Whether `w` can be packed and multiplied on this CPU: Q8_0 or Q4_0, K % 64 == 0, and
   // the active ISA has the packed kernels (AVX-512 VNNI).
   static bool supported(const QTensor& w);
-  // Packs w (validated; throws lmkit::Error when !supported(w)).
-  explicit PackedQ(const QTensor& w);
+  // Packs w (validated; throws lmkit::Error when !supported(w)), in chunks of rows in
+  // order; after each, `packed` (if given) is called with the span of w's bytes just
+  // packed, so that a caller can give back the source's pages as it goes (the engine:
+  // MappedFile::release) and never hold both copies of a large matrix at once.
+  explicit PackedQ(const QTensor& w,
+                   const std::function<void(const uint8_t* p, size_t n)>& packed = nullptr);
 
   GgmlType type() const { return type_; }
   int64_t rows() const { return rows_; }
@@ -49,6 +54,9 @@ class PackedQ {
   size_t group_bytes() const { return pair_bytes() * size_t(cols_ / 64); }
   size_t bytes() const { return group_bytes() * size_t(groups()); }
   const uint8_t* group(int64_t g) const { return data_.get() + size_t(g) * group_bytes(); }
+  // Row r (< rows()) as f32, exactly as dequantize_row gives it from the unpacked matrix
+  // (a model whose output head is its embedding table looks tokens up here).
+  void dequantize_row(int64_t r, float* out) const;
 
  private:
   struct Free {

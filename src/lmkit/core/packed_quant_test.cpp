@@ -61,6 +61,22 @@ TEST(PackedQ, ProductsEqualMatmulQBitForBit) {
   }
 }
 
+TEST(PackedQ, RowsDequantizeAsTheUnpackedOnes) {
+  const int64_t N = 37, K = 192;
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    const QTensor q = quantize(Tensor::from(random_floats(size_t(N * K), 2, 0.05f), {N, K}), t);
+    SKIP_WITHOUT_PACKED_KERNELS(q);
+    const PackedQ p(q);
+    std::vector<float> want(static_cast<size_t>(K)), got(static_cast<size_t>(K));
+    for (int64_t r : {int64_t(0), int64_t(15), int64_t(16), N - 1}) {
+      dequantize_row(t, q.row(r), want.data(), K);
+      p.dequantize_row(r, got.data());
+      EXPECT_EQ(got, want) << ggml_type_name(t) << " row " << r;
+    }
+    EXPECT_THROW(p.dequantize_row(N, got.data()), Error);
+  }
+}
+
 TEST(PackedQ, SegmentsEqualMatmulQSegmentsBitForBit) {
   const int64_t N = 53, K = 640, k0 = 128, k1 = 512, seg = 128, nseg = (k1 - k0) / seg;
   const std::vector<float> wv = random_floats(size_t(N * K), 5, 0.05f);

@@ -399,10 +399,30 @@ template <bool Q4, int RG, int RX>
 inline void packed_block_sums(const uint8_t* const* blk, const int8_t* const* xq, __m512i (&s)[RG][RX]) {
   for (int r = 0; r < RG; ++r)
     for (int m = 0; m < RX; ++m) s[r][m] = _mm512_setzero_si512();
-  if constexpr (Q4) {
-    // The low nibbles are elements 4v..4v+3, the high ones 16+4v..: the high nibbles are
-    // summed in place (16 times their value, masked but not shifted) and the sum shifted
-    // down once per block (exact: a multiple of 16, at most 16 * 4 * 4 * 15 * 128).
+  if constexpr (Q4 && RG * RX > 6) {
+    // GEMM tiles: the high nibbles shifted down (one instruction per vector, shared by the
+    // RX activation rows) and summed with the low ones, so that the tile fits the registers;
+    // each activation row's 4 bytes broadcast just before use, against every group.
+    const __m512i lo_mask = _mm512_set1_epi8(0x0F);
+    for (int v = 0; v < 4; ++v) {
+      __m512i lo[RG], hi[RG];
+      for (int r = 0; r < RG; ++r) {
+        const __m512i raw = _mm512_load_si512(blk[r] + 64 * v);
+        lo[r] = _mm512_and_si512(raw, lo_mask);
+        hi[r] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lo_mask);
+      }
+      for (int m = 0; m < RX; ++m) {
+        const __m512i xl = bcast4(xq[m] + 4 * v), xh = bcast4(xq[m] + 16 + 4 * v);
+        for (int r = 0; r < RG; ++r) {
+          s[r][m] = _mm512_dpbusd_epi32(s[r][m], lo[r], xl);
+          s[r][m] = _mm512_dpbusd_epi32(s[r][m], hi[r], xh);
+        }
+      }
+    }
+  } else if constexpr (Q4) {
+    // Decode: the low nibbles are elements 4v..4v+3, the high ones 16+4v..: the high
+    // nibbles are summed in place (16 times their value, masked but not shifted) and the
+    // sum shifted down once per block (exact: a multiple of 16, at most 16*4*4*15*128).
     __m512i sh[RG][RX];
     for (int r = 0; r < RG; ++r)
       for (int m = 0; m < RX; ++m) sh[r][m] = _mm512_setzero_si512();
@@ -527,24 +547,28 @@ void gemm_packed_t(int64_t n, const uint8_t* w, size_t group_stride, int64_t nro
     packed_groups<Q4, 2, 3>(nb, w, group_stride, nrows, xs, y, ystride, seg_blocks, lds);
     return;
   }
-  // Prefill: each group against every activation row, four at a time (the group's bytes
-  // stay in L1 meanwhile).
+  // Prefill: two groups (32 rows, as gemm_tile) against every activation row, four at a
+  // time (the groups' bytes stay in L1 meanwhile, each broadcast of x serves both).
   const int64_t ngroups = (nrows + 15) / 16;
-  for (int64_t g = 0; g < ngroups; ++g) {
-    const int v = int(nrows - g * 16 < 16 ? nrows - g * 16 : 16);
+  auto tiles = [&]<int RG>(int64_t g) {
+    int v[RG];
+    for (int r = 0; r < RG; ++r) v[r] = int(nrows - (g + r) * 16 < 16 ? nrows - (g + r) * 16 : 16);
     const uint8_t* wg = w + size_t(g) * group_stride;
     int64_t m = 0;
     for (; m + kGemmRows <= mrows; m += kGemmRows) {
       rows_from(m, kGemmRows);
-      packed_tile<Q4, 1, kGemmRows>(nb, wg, group_stride, xs, y + size_t(m) * ystride + g * 16, ystride, &v,
-                                    seg_blocks, lds);
+      packed_tile<Q4, RG, kGemmRows>(nb, wg, group_stride, xs, y + size_t(m) * ystride + g * 16, ystride, v,
+                                     seg_blocks, lds);
     }
     for (; m < mrows; ++m) {
       rows_from(m, 1);
-      packed_tile<Q4, 1, 1>(nb, wg, group_stride, xs, y + size_t(m) * ystride + g * 16, ystride, &v,
-                            seg_blocks, lds);
+      packed_tile<Q4, RG, 1>(nb, wg, group_stride, xs, y + size_t(m) * ystride + g * 16, ystride, v,
+                             seg_blocks, lds);
     }
-  }
+  };
+  int64_t g = 0;
+  for (; g + 2 <= ngroups; g += 2) tiles.template operator()<2>(g);
+  if (g < ngroups) tiles.template operator()<1>(g);
 }
 
 void gemm_packed(GgmlType wt, int64_t n, const uint8_t* w, size_t group_stride, int64_t nrows,

@@ -181,13 +181,14 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, EngineOptions option
   check(!I.runq || (w_->rope_pairing == RopePairing::HalfSplit && c.pos == PosKind::Rope &&
                     c.mlp == MlpKind::SwiGlu && !c.attn_qkv_bias && !c.qk_norm),
         "llama2.c int8 weights only come in llama2.c's Llama architecture");
-  // Pack what the int8 kernels can take, one matrix at a time, giving back the mapped
-  // file's pages of each as soon as it is packed (resident memory holds the weights once).
+  // Pack what the int8 kernels can take, giving back the mapped file's pages of each
+  // chunk as soon as it is packed (resident memory holds the weights about once: the
+  // pages of one ~1 MB chunk twice, never a whole matrix).
   if (opt_.pack_weights && !I.runq)
     for (Linear& l : I.linears)
       if (PackedQ::supported(l.w->q)) {
-        l.packed = std::make_unique<const PackedQ>(l.w->q);
-        MappedFile::release(l.w->q.data, l.w->q.bytes);
+        l.packed = std::make_unique<const PackedQ>(
+            l.w->q, [](const uint8_t* p, size_t n) { MappedFile::release(p, n); });
       }
   I.embrow.resize(size_t(c.dim));
   // Below ~1 MB of weights per token the work is microseconds per layer: a single thread
@@ -626,7 +627,10 @@ void Engine::forward(std::span<const BatchToken> batch, float* logits) {
   // Embeddings: x = wte[id] (+ wpe[pos]) (kernels::embedding_forward).
   for (int64_t i = 0; i < N; ++i) {
     float* xr = I.x.data() + i * C;
-    I.embed->dequantize_row(batch[size_t(i)].token, xr);
+    if (I.head->w == I.embed && I.head->packed)  // tied and packed: the file's pages were given back
+      I.head->packed->dequantize_row(batch[size_t(i)].token, xr);
+    else
+      I.embed->dequantize_row(batch[size_t(i)].token, xr);
     if (I.pos_embed) {
       I.pos_embed->dequantize_row(pos[size_t(i)], I.embrow.data());
       for (int64_t j = 0; j < C; ++j) xr[j] += I.embrow[size_t(j)];
