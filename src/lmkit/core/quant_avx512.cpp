@@ -1,7 +1,8 @@
 // AVX-512 VNNI quantized kernels (core/quant_kernels.h): int8 dot products with vpdpbusd
 // (u8 x s8 -> int32, four products per lane) on activations quantized to Q8_0 and laid out
 // once per product (prep_x), a 16-row decode kernel and a repacked GEMM tile for prefill
-// (see "Q8_0 / Q4_0 weights x Q8_0 activations" below); per block the exact int32 sum is
+// (see "Q8_0 / Q4_0 weights x Q8_0 activations" below), and the same products on weights
+// packed once at load (core/packed_quant.h, "packed weights" below); per block the exact int32 sum is
 // scaled by d_w * d_x as in ggml-cpu/quants.c vec_dot_q8_0_q8_0. Activation quantization
 // matches quantize_row_q8_0_ref bit for bit.
 // Compiled with the avx512 flags (CMake: *_avx512.cpp) and entered only when CPUID
