@@ -1,5 +1,8 @@
 #include "lmkit/core/packed_quant.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -21,7 +24,24 @@ bool PackedQ::supported(const QTensor& w) {
          w.rows() > 0 && kernels().gemm_packed != nullptr;
 }
 
-void PackedQ::Free::operator()(uint8_t* p) const { std::free(p); }
+namespace {
+// n bytes of fresh (zero) anonymous memory at a 2 MB boundary, asking for transparent
+// huge pages where the matrix spans whole ones (an output head of 26 MB): fewer page faults
+// while packing and fewer TLB entries for the bytes every token streams. Packing into
+// malloc'd memory spent 29% of llama110m Q8_0's load in the memset that zeroed (and
+// faulted in) the groups; fresh pages need none. Null when the system has no memory.
+uint8_t* map_huge(size_t n) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t len = n + kHuge;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), a = (b + kHuge - 1) & ~uintptr_t(kHuge - 1);
+  if (a > b) munmap(p, a - b);  // the unaligned head and tail back to the system
+  if (b + len > a + n) munmap(reinterpret_cast<void*>(a + n), b + len - (a + n));
+  madvise(reinterpret_cast<void*>(a), n, MADV_HUGEPAGE);  // a hint: fine if refused
+  return reinterpret_cast<uint8_t*>(a);
+}
+}  // namespace
 
 size_t PackedQ::pair_bytes() const { return 64 + 2 * (q4(type_) ? 4 : 8) * 64; }
 
@@ -30,15 +50,16 @@ PackedQ::PackedQ(const QTensor& w, const std::function<void(const uint8_t*, size
   w.validate();
   check(supported(w), "cannot pack a {} matrix of {} columns for the int8 kernels on this CPU "
         "(Q8_0 / Q4_0, columns a multiple of 64, AVX-512 VNNI)", ggml_type_name(w.type), w.cols());
-  data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes())));
-  check(data_ != nullptr, "out of memory packing a {} MB matrix", bytes() >> 20);
+  const size_t page = size_t(sysconf(_SC_PAGESIZE)), n = (bytes() + page - 1) / page * page;
+  uint8_t* mem = map_huge(n);
+  check(mem != nullptr, "out of memory packing a {} MB matrix", bytes() >> 20);
+  data_ = std::shared_ptr<uint8_t>(mem, [n](uint8_t* p) { munmap(p, n); });
   const bool is_q4 = q4(type_);
   const size_t bs = ggml_traits(type_).type_size, pb = pair_bytes(), vec = (is_q4 ? 4 : 8) * 64;
   const int64_t nb = cols_ / QK8_0;
-  // Group g: every byte written (rows past the end of the matrix: zeros).
+  // Group g (rows past the end of the matrix stay zeros).
   auto pack_group = [&](int64_t g) {
-    uint8_t* grp = data_.get() + size_t(g) * group_bytes();
-    std::memset(grp, 0, group_bytes());
+    uint8_t* grp = data_.get() + size_t(g) * group_bytes();  // fresh pages: zeros
     for (int64_t j = 0; j < kGroupRows && g * kGroupRows + j < rows_; ++j) {
       const uint8_t* row = w.row(g * kGroupRows + j);
       for (int64_t b = 0; b < nb; ++b) {

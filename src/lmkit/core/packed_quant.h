@@ -61,12 +61,9 @@ class PackedQ {
   void dequantize_row(int64_t r, float* out) const;
 
  private:
-  struct Free {
-    void operator()(uint8_t* p) const;
-  };
   GgmlType type_;
   int64_t rows_, cols_;
-  std::unique_ptr<uint8_t, Free> data_;
+  std::shared_ptr<uint8_t> data_;  // mapped memory (map_huge), unmapped with the last owner
 };
 
 // Rows [r0, r1) of out = x (M, K) @ w^T, on the calling thread (inside a pool job, as the
