@@ -6,18 +6,13 @@
 #include <random>
 
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_support.h"
 #include "lmkit/core/thread_pool.h"
 
 namespace lmkit {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using test::random_floats;
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "lmkit/core/error.h"
+#include "lmkit/core/test_support.h"
 #include "lmkit/core/thread_pool.h"
 
 namespace lmkit {
@@ -43,13 +44,7 @@ std::vector<Isa> isas() {
   return out;
 }
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::random_floats;
 
 TEST(QuantTypes, TraitsMatchGgml) {
   EXPECT_EQ(ggml_traits(GgmlType::Q8_0).type_size, sizeof(block_q8_0));

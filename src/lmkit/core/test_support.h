@@ -1,7 +1,7 @@
 // Test support (included by *_test.cpp only): where tests find the shared assets
 // (../shared/assets beside the checkout, or $LMKIT_ASSETS) and the committed fixtures
 // (tests/fixtures), the one way a test skips when an asset is absent, scratch files and
-// directories, and whole-file reads and writes.
+// directories, whole-file reads and writes, and seeded random data.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -101,6 +102,15 @@ class ScratchDirTest : public ::testing::Test {
   }
   std::filesystem::path dir_;
 };
+
+// n values from N(0, scale^2), the same for the same seed (std::mt19937).
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
 
 }  // namespace lmkit::test
 
