@@ -11,6 +11,8 @@
 #include "lmkit/core/quant_kernels.h"
 #include "lmkit/core/quant_kquants_impl.h"
 
+#include <type_traits>
+
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__) || \
     !defined(__AVX512VL__) || !defined(__AVX512DQ__)
 #error "quant_avx512.cpp must be compiled with the avx512 flags"
@@ -368,13 +370,22 @@ void gemv_segments_t(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, 
   }
 }
 
+// The table's entry points take the weight type at run time; their bodies are templates
+// on it (Q4: true for Q4_0, false for Q8_0): body(std::true_type / std::false_type).
+template <class F>
+void by_weight_type(GgmlType wt, F&& body) {
+  if (wt == GgmlType::Q4_0)
+    body(std::true_type{});
+  else
+    body(std::false_type{});
+}
+
 void gemv_segments(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                    const void* prep, int64_t mrows, float* y, size_t ystride, int64_t seg_blocks,
                    size_t lds) {
-  if (wt == GgmlType::Q4_0)
-    gemv_segments_t<true>(n, w, stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
-  else
-    gemv_segments_t<false>(n, w, stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+  by_weight_type(wt, [&](auto q4) {
+    gemv_segments_t<decltype(q4)::value>(n, w, stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+  });
 }
 
 // --- packed weights (core/packed_quant.h) ---------------------------------------------------
@@ -576,18 +587,16 @@ void gemm_packed_t(int64_t n, const uint8_t* w, size_t group_stride, int64_t nro
 void gemm_packed(GgmlType wt, int64_t n, const uint8_t* w, size_t group_stride, int64_t nrows,
                  const void* prep, int64_t mrows, float* y, size_t ystride, int64_t seg_blocks,
                  size_t lds) {
-  if (wt == GgmlType::Q4_0)
-    gemm_packed_t<true>(n, w, group_stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
-  else
-    gemm_packed_t<false>(n, w, group_stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+  by_weight_type(wt, [&](auto q4) {
+    gemm_packed_t<decltype(q4)::value>(n, w, group_stride, nrows, prep, mrows, y, ystride, seg_blocks, lds);
+  });
 }
 
 void gemm_prepped(GgmlType wt, int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
                   const void* prep, int64_t mrows, float* y, size_t ystride, void* scratch) {
-  if (wt == GgmlType::Q4_0)
-    gemm_prepped_t<true>(n, w, stride, nrows, prep, mrows, y, ystride, scratch);
-  else
-    gemm_prepped_t<false>(n, w, stride, nrows, prep, mrows, y, ystride, scratch);
+  by_weight_type(wt, [&](auto q4) {
+    gemm_prepped_t<decltype(q4)::value>(n, w, stride, nrows, prep, mrows, y, ystride, scratch);
+  });
 }
 
 // Plain float weight rows (f32 / f16 via F16C / bf16 via a 16-bit shift) against f32
